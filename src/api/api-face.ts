@@ -1,0 +1,76 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readAuthorization } from '../http/basic-auth.ts';
+import { BodyTooLarge } from '../http/body.ts';
+import { scopeAllows } from '../identity/api-tokens.ts';
+import { IdentityError } from '../identity/errors.ts';
+import type { Authenticated, IdentityStore } from '../identity/identity-store.ts';
+import { ApiError, sendJson, type ApiContext } from './api-context.ts';
+
+export type ApiHandler = (ctx: ApiContext) => Promise<void>;
+
+export interface ApiRoute {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  pattern: RegExp;
+  handler: ApiHandler;
+}
+
+const identityStatus: Record<IdentityError['code'], number> = { NOT_FOUND: 404, CONFLICT: 409, INVALID: 400, FORBIDDEN: 403 };
+
+/**
+ * The management API under `/api/`. Every route requires an API token with the `api` scope
+ * (`Authorization: Bearer berth_…`, or basic auth with the user name); errors are
+ * `{"error":{"code","message"}}`.
+ */
+export class ApiFace {
+  constructor(
+    private readonly identity: IdentityStore,
+    private readonly routes: ApiRoute[],
+  ) {}
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://api.invalid');
+    try {
+      const caller = await this.authenticate(req);
+      const { route, params } = this.match(req.method ?? 'GET', url.pathname);
+      await route.handler({ req, res, url, caller, params });
+    } catch (error) {
+      const api = toApiError(error);
+      if (!api) throw error;
+      if (!req.complete) req.resume();
+      if (api.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="berth"');
+      sendJson(res, api.status, { error: { code: api.code, message: api.message } });
+    }
+  }
+
+  private async authenticate(req: IncomingMessage): Promise<Authenticated> {
+    const credentials = readAuthorization(req.headers.authorization);
+    const secret = credentials.scheme === 'bearer' ? credentials.token : credentials.scheme === 'basic' ? credentials.password : undefined;
+    if (!secret) throw new ApiError(401, 'UNAUTHORIZED', 'send an API token: Authorization: Bearer berth_…');
+    const found = await this.identity.authenticate(secret);
+    if (!found || (credentials.scheme === 'basic' && credentials.username !== found.user.name)) {
+      throw new ApiError(401, 'UNAUTHORIZED', 'the API token is unknown, revoked or expired');
+    }
+    if (!scopeAllows(found.token.scopes, 'api')) throw new ApiError(403, 'FORBIDDEN', 'this token is not allowed to use the API (scope "api")');
+    return found;
+  }
+
+  private match(method: string, path: string): { route: ApiRoute; params: string[] } {
+    let pathMatched = false;
+    for (const route of this.routes) {
+      const match = route.pattern.exec(path);
+      if (!match) continue;
+      pathMatched = true;
+      if (route.method === method) return { route, params: match.slice(1).map((p) => decodeURIComponent(p)) };
+    }
+    if (pathMatched) throw new ApiError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`);
+    throw new ApiError(404, 'NOT_FOUND', `no API endpoint ${path}`);
+  }
+}
+
+function toApiError(error: unknown): ApiError | undefined {
+  if (error instanceof ApiError) return error;
+  if (error instanceof IdentityError) return new ApiError(identityStatus[error.code], error.code, error.message);
+  if (error instanceof BodyTooLarge) return new ApiError(413, 'BODY_TOO_LARGE', error.message);
+  if (error instanceof URIError) return new ApiError(400, 'INVALID_PATH', 'the path is not valid percent-encoding');
+  return undefined;
+}

@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface ClientOptions {
+  url?: string;
+  token?: string;
+  data?: string;
+}
+
+export class CliError extends Error {
+  override readonly name = 'CliError';
+}
+
+/**
+ * The CLI's way to a running Berth: its URL (--url, $BERTH_URL, default http://127.0.0.1:8080) and
+ * an API token (--token, $BERTH_TOKEN, or the admin token file in the data directory).
+ */
+export class ApiClient {
+  readonly url: string;
+  private readonly token: string;
+
+  constructor(options: ClientOptions) {
+    this.url = (options.url ?? process.env.BERTH_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+    this.token = options.token ?? process.env.BERTH_TOKEN ?? readTokenFile(options.data ?? process.env.BERTH_DATA_DIR ?? 'berth-data');
+  }
+
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.url}${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (error) {
+      throw new CliError(`cannot reach Berth at ${this.url} (${(error as Error).cause ?? (error as Error).message}); is \`berth up\` running?`);
+    }
+    const text = await response.text();
+    const value = text ? (JSON.parse(text) as unknown) : undefined;
+    if (!response.ok) {
+      const message = (value as { error?: { message?: string } })?.error?.message ?? `${response.status} ${response.statusText}`;
+      throw new CliError(message);
+    }
+    return value as T;
+  }
+}
+
+function readTokenFile(dataDir: string): string {
+  try {
+    return readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  } catch {
+    throw new CliError(`no API token: pass --token, set BERTH_TOKEN, or run where ${join(dataDir, 'admin-token')} is readable`);
+  }
+}

@@ -1,0 +1,152 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig } from '../config/load.ts';
+import { startServer } from '../server/compose.ts';
+import { ApiClient, CliError, type ClientOptions } from './client.ts';
+import { printTable } from './output.ts';
+
+const program = new Command('berth').description('Berth: interactive research Studios, their images and their registry').showHelpAfterError();
+
+function clientOptions(command: Command): ClientOptions {
+  return command.optsWithGlobals() as ClientOptions;
+}
+
+function integer(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a whole number');
+  return Number(value);
+}
+
+program
+  .option('--url <url>', 'Berth to talk to (default $BERTH_URL or http://127.0.0.1:8080)')
+  .option('--token <token>', 'API token (default $BERTH_TOKEN or <data>/admin-token)')
+  .option('--data <dir>', 'data directory, for the admin token file (default $BERTH_DATA_DIR or ./berth-data)');
+
+program
+  .command('up')
+  .description('run the all-in-one server: registry, API and everything else on one listener')
+  .option('--port <port>', 'TCP port (default 8080)', integer)
+  .option('--host <host>', 'address to bind (default 127.0.0.1)')
+  .option('--config <file>', 'configuration file (default $BERTH_CONFIG or ./berth.yaml)')
+  .action(async (options: { port?: number; host?: string; config?: string }, command: Command) => {
+    const data = (command.optsWithGlobals() as { data?: string }).data;
+    const config = await loadConfig({
+      file: options.config,
+      overrides: { dataDir: data, server: { port: options.port, host: options.host } },
+    });
+    const server = await startServer(config);
+    if (server.bootstrap.generatedToken) {
+      console.log(`Created user admin. Its API token (shown once, also in ${server.bootstrap.tokenFile}):\n  ${server.bootstrap.generatedToken}`);
+    }
+    console.log(`Berth is up at ${server.url} (data in ${config.dataDir}, ${server.database.kind} database)`);
+    console.log(`  registry:  docker login ${server.url.replace(/^http:\/\//, '')} -u admin`);
+    const stop = async (signal: string) => {
+      console.log(`${signal}: shutting down`);
+      await server.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+  });
+
+const users = program.command('users').description('users (system administrators only)');
+users
+  .command('list')
+  .option('--json', 'print JSON')
+  .action(async (options: { json?: boolean }, command: Command) => {
+    const result = await new ApiClient(clientOptions(command)).call<{ users: Array<{ name: string; isAdmin: boolean }> }>('GET', '/api/users');
+    if (options.json) return console.log(JSON.stringify(result.users, null, 2));
+    printTable(['NAME', 'ADMIN'], result.users.map((u) => [u.name, u.isAdmin ? 'yes' : '']));
+  });
+users
+  .command('add <name>')
+  .description('create a user and its personal workspace')
+  .option('--admin', 'make the user a system administrator')
+  .option('--json', 'print JSON')
+  .action(async (name: string, options: { admin?: boolean; json?: boolean }, command: Command) => {
+    const result = await new ApiClient(clientOptions(command)).call('POST', '/api/users', { name, admin: options.admin ?? false });
+    console.log(options.json ? JSON.stringify(result, null, 2) : `created user ${name} with workspace ${name}`);
+  });
+
+const tokens = program.command('tokens').description('API tokens');
+tokens
+  .command('create')
+  .description('create an API token; the secret is printed once')
+  .requiredOption('--name <name>', 'what the token is for')
+  .option('--user <user>', 'owner (default: yourself; others need a system administrator)')
+  .option('--scope <scope...>', 'narrow the token: registry:pull, registry:push, api, or * (default)')
+  .option('--expires-in <seconds>', 'lifetime in seconds', integer)
+  .option('--json', 'print JSON')
+  .action(async (options: { name: string; user?: string; scope?: string[]; expiresIn?: number; json?: boolean }, command: Command) => {
+    const client = new ApiClient(clientOptions(command));
+    const user = options.user ?? (await client.call<{ user: { name: string } }>('GET', '/api/me')).user.name;
+    const result = await client.call<{ secret: string }>('POST', `/api/users/${encodeURIComponent(user)}/tokens`, {
+      name: options.name,
+      scopes: options.scope,
+      expiresInS: options.expiresIn,
+    });
+    console.log(options.json ? JSON.stringify(result, null, 2) : result.secret);
+  });
+
+const workspaces = program.command('workspaces').description('workspaces and their members');
+workspaces
+  .command('list')
+  .option('--json', 'print JSON')
+  .action(async (options: { json?: boolean }, command: Command) => {
+    const result = await new ApiClient(clientOptions(command)).call<{ workspaces: Array<{ slug: string; role: string; registryId: string }> }>(
+      'GET',
+      '/api/workspaces',
+    );
+    if (options.json) return console.log(JSON.stringify(result.workspaces, null, 2));
+    printTable(['WORKSPACE', 'ROLE', 'REGISTRY ID'], result.workspaces.map((w) => [w.slug, w.role, w.registryId]));
+  });
+workspaces
+  .command('add <slug>')
+  .option('--organization <name>', 'organization it belongs to')
+  .action(async (slug: string, options: { organization?: string }, command: Command) => {
+    await new ApiClient(clientOptions(command)).call('POST', '/api/workspaces', { slug, organization: options.organization });
+    console.log(`created workspace ${slug}`);
+  });
+workspaces
+  .command('member <workspace> <user> <role>')
+  .description('set a member role: view, launch, maintain, admin, owner, or none to remove')
+  .action(async (workspace: string, user: string, role: string, _options: unknown, command: Command) => {
+    const client = new ApiClient(clientOptions(command));
+    const path = `/api/workspaces/${encodeURIComponent(workspace)}/members/${encodeURIComponent(user)}`;
+    if (role === 'none') await client.call('DELETE', path);
+    else await client.call('PUT', path, { role });
+    console.log(role === 'none' ? `removed ${user} from ${workspace}` : `${user} is ${role} of ${workspace}`);
+  });
+
+const registry = program.command('registry').description('the OCI registry');
+registry
+  .command('gc')
+  .description('delete blobs no manifest references (blobs touched within the grace period are kept)')
+  .option('--dry-run', 'only report what would be deleted')
+  .option('--grace <seconds>', 'keep blobs written or linked this recently', integer)
+  .option('--json', 'print JSON')
+  .action(async (options: { dryRun?: boolean; grace?: number; json?: boolean }, command: Command) => {
+    const report = await new ApiClient(clientOptions(command)).call<{ deletedBlobs: number; freedBytes: number; orphanFiles: number; staleUploads: number }>(
+      'POST',
+      '/api/registry/gc',
+      { dryRun: options.dryRun ?? false, graceS: options.grace },
+    );
+    if (options.json) return console.log(JSON.stringify(report, null, 2));
+    const verb = options.dryRun ? 'would delete' : 'deleted';
+    console.log(`${verb} ${report.deletedBlobs} blobs (${(report.freedBytes / 1048576).toFixed(1)} MiB), ${report.orphanFiles} orphan files, ${report.staleUploads} stale uploads`);
+  });
+registry
+  .command('visibility <repository> <visibility>')
+  .description('make a repository public (anonymous pull) or private, e.g. admin/tools/x public')
+  .action(async (repository: string, visibility: string, _options: unknown, command: Command) => {
+    if (visibility !== 'public' && visibility !== 'private') throw new CliError('visibility must be public or private');
+    await new ApiClient(clientOptions(command)).call('PATCH', `/api/registry/repositories/${repository}`, { public: visibility === 'public' });
+    console.log(`${repository} is ${visibility}`);
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof CliError) {
+    console.error(`berth: ${error.message}`);
+    process.exit(2);
+  }
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,109 @@
+import { z } from 'zod';
+
+/**
+ * Berth's whole configuration: one schema, each field with its default, unit and meaning.
+ * Unknown keys are rejected (`.strict()`), so a typo stops the server at start instead of
+ * being silently ignored.
+ */
+const port = z.number().int().min(0).max(65535);
+
+export const serverSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1').describe('address the one listener binds to'),
+    port: port.default(8080).describe('TCP port of the one listener; 0 picks a free port'),
+    publicUrl: z
+      .string()
+      .url()
+      .optional()
+      .describe('URL clients use to reach Berth (token realm, Location headers); default: from the request Host'),
+  })
+  .strict();
+
+export const databaseSchema = z
+  .object({
+    url: z
+      .string()
+      .optional()
+      .describe('postgres://… selects PostgreSQL; unset uses SQLite at <dataDir>/berth.sqlite'),
+  })
+  .strict();
+
+export const registrySchema = z
+  .object({
+    service: z.string().min(1).default('berth').describe('service name in token challenges and the JWT audience'),
+    tokenTtlS: z.number().int().min(30).max(86_400).default(900).describe('lifetime of registry bearer tokens, seconds'),
+    refreshTokenTtlS: z
+      .number()
+      .int()
+      .min(60)
+      .default(30 * 86_400)
+      .describe('lifetime of refresh (identity) tokens given to docker login, seconds'),
+    maxManifestBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(4 * 1024 * 1024)
+      .describe('largest manifest accepted, bytes'),
+    uploadExpiryS: z
+      .number()
+      .int()
+      .min(60)
+      .default(86_400)
+      .describe('an upload untouched this long is stale and removed, seconds'),
+    gcGraceS: z
+      .number()
+      .int()
+      .min(0)
+      .default(3_600)
+      .describe('garbage collection spares blobs written or linked within this window, seconds'),
+    maintenanceIntervalS: z
+      .number()
+      .int()
+      .min(0)
+      .default(3_600)
+      .describe('how often stale uploads are swept, seconds; 0 = only at start'),
+  })
+  .strict();
+
+export const authSchema = z
+  .object({
+    adminToken: z
+      .string()
+      .min(20, 'must be at least 20 characters')
+      .optional()
+      .describe('API token of the user admin on first start; generated when unset'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    dataDir: z.string().min(1).default('berth-data').describe('directory for the database, blobs and keys'),
+    server: serverSchema.default(() => serverSchema.parse({})),
+    database: databaseSchema.default(() => databaseSchema.parse({})),
+    registry: registrySchema.default(() => registrySchema.parse({})),
+    auth: authSchema.default(() => authSchema.parse({})),
+  })
+  .strict();
+
+export type BerthConfig = z.infer<typeof configSchema>;
+export type ServerConfig = z.infer<typeof serverSchema>;
+export type DatabaseConfig = z.infer<typeof databaseSchema>;
+export type RegistryConfig = z.infer<typeof registrySchema>;
+export type AuthConfig = z.infer<typeof authSchema>;
+
+/** Environment variables the server reads, and the config path each one sets. */
+export const serverEnvironment = {
+  BERTH_CONFIG: null, // path of the config file itself, handled by the loader
+  BERTH_DATA_DIR: ['dataDir'],
+  BERTH_HOST: ['server', 'host'],
+  BERTH_PORT: ['server', 'port'],
+  BERTH_PUBLIC_URL: ['server', 'publicUrl'],
+  BERTH_DATABASE_URL: ['database', 'url'],
+  BERTH_ADMIN_TOKEN: ['auth', 'adminToken'],
+  BERTH_REGISTRY_SERVICE: ['registry', 'service'],
+  BERTH_REGISTRY_TOKEN_TTL_S: ['registry', 'tokenTtlS'],
+  BERTH_REGISTRY_GC_GRACE_S: ['registry', 'gcGraceS'],
+} as const satisfies Record<string, readonly string[] | null>;
+
+/** Variables that belong to Berth's clients (the CLI), not the server: known, so not rejected. */
+export const clientEnvironment = ['BERTH_URL', 'BERTH_TOKEN'] as const;

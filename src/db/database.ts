@@ -1,0 +1,82 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.ts';
+import * as m0001 from './migrations/0001-identity-and-registry.ts';
+
+export type Db = Kysely<Database>;
+export type DbKind = 'sqlite' | 'postgres';
+
+export interface OpenedDatabase {
+  db: Db;
+  kind: DbKind;
+  close(): Promise<void>;
+}
+
+/** Every migration, in order. Names sort in the order they run. */
+const migrations: Record<string, Migration> = {
+  '0001-identity-and-registry': m0001,
+};
+
+const staticProvider: MigrationProvider = { getMigrations: async () => migrations };
+
+/**
+ * Opens the database named by `url` (postgres://… or postgresql://…) or, without one, the SQLite
+ * file at `sqlitePath`, and brings its schema up to date.
+ */
+export async function openDatabase(options: { url?: string; sqlitePath: string }): Promise<OpenedDatabase> {
+  const opened = options.url ? openPostgres(options.url) : openSqlite(options.sqlitePath);
+  try {
+    await migrate(opened.db);
+  } catch (error) {
+    await opened.close();
+    throw error;
+  }
+  return opened;
+}
+
+function openSqlite(path: string): OpenedDatabase {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new SqliteDatabase(path);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return { db, kind: 'sqlite', close: () => db.destroy() };
+}
+
+function openPostgres(url: string): OpenedDatabase {
+  if (!/^postgres(ql)?:\/\//.test(url)) throw new Error(`database url must start with postgres:// (got ${redact(url)})`);
+  // bigint columns hold millisecond times and sizes; both fit a JS number exactly.
+  const types = {
+    getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+      oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format),
+  };
+  const pool = new pg.Pool({ connectionString: url, types, max: 10 });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, kind: 'postgres', close: () => db.destroy() };
+}
+
+async function migrate(db: Db): Promise<void> {
+  const migrator = new Migrator({ db, provider: staticProvider });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error) {
+    const which = failed ? ` (migration ${failed.migrationName})` : '';
+    throw new Error(`database migration failed${which}: ${(error as Error).message ?? String(error)}`);
+  }
+}
+
+/** A database URL with its password hidden, for messages and logs. */
+export function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
+
+/** True when the error is a unique-constraint violation, in either database. */
+export function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}

@@ -1,0 +1,198 @@
+import { Readable } from 'node:stream';
+import type { IdentityStore, Workspace } from '../identity/identity-store.ts';
+import { algorithmOf, digestOf, isDigest, parseDigest, type Digest } from './digest.ts';
+import type { DigestLocks } from './digest-locks.ts';
+import { RegistryError } from './errors.ts';
+import { mediaTypes, parseManifest } from './manifest.ts';
+import { parseTag, type RepositoryName } from './names.ts';
+import type { CatalogFilter, ManifestRecord, Page, Repository, RepositoryIndex } from './repository-index.ts';
+import { BlobNotFound, type BlobStore, type ByteRange } from './storage/blob-store.ts';
+
+export interface RegistryDeps {
+  identity: IdentityStore;
+  index: RepositoryIndex;
+  blobs: BlobStore;
+  locks: DigestLocks;
+  maxManifestBytes: number;
+}
+
+export type Reference = { tag: string } | { digest: Digest };
+
+/** A candidate repository to mount a blob from, with the check that the caller may read it. */
+export type MountSource = { repositoryId: string; workspaceId: string; isPublic: boolean };
+
+/**
+ * The registry's domain operations on repositories, blobs, manifests, tags and referrers.
+ * Authorization happens before: every method assumes the caller may do what it asks.
+ */
+export class Registry {
+  constructor(private readonly deps: RegistryDeps) {}
+
+  /** The workspace a name belongs to. Throws NameUnknown. */
+  async workspaceOf(name: RepositoryName): Promise<Workspace> {
+    const workspace = await this.deps.identity.findWorkspace(name.workspace);
+    if (!workspace) throw new RegistryError('NameUnknown', `no workspace "${name.workspace}"`, { name: name.full });
+    return workspace;
+  }
+
+  async find(name: RepositoryName): Promise<Repository | undefined> {
+    const workspace = await this.deps.identity.findWorkspace(name.workspace);
+    return workspace && this.deps.index.find(workspace.id, name.path);
+  }
+
+  /** An existing repository. Throws NameUnknown. */
+  async existing(name: RepositoryName): Promise<Repository> {
+    const repository = await this.find(name);
+    if (!repository) throw new RegistryError('NameUnknown', `repository ${name.full} is not known`, { name: name.full });
+    return repository;
+  }
+
+  /** The repository a push goes to, created on first push. */
+  async forPush(name: RepositoryName): Promise<Repository> {
+    const workspace = await this.workspaceOf(name);
+    return this.deps.index.ensure(workspace.id, name.path);
+  }
+
+  async blobSize(repository: Repository, digest: Digest): Promise<number> {
+    const linked = await this.deps.index.linkedBlob(repository.id, digest);
+    if (!linked) throw blobUnknown(digest);
+    return linked.size;
+  }
+
+  /** Streams a blob of the repository, or a range of it. */
+  async openBlob(repository: Repository, digest: Digest, range?: ByteRange): Promise<Readable> {
+    await this.blobSize(repository, digest);
+    try {
+      return await this.deps.blobs.read(digest, range);
+    } catch (error) {
+      if (error instanceof BlobNotFound) throw blobUnknown(digest);
+      throw error;
+    }
+  }
+
+  /** Removes the blob from the repository; the bytes go when garbage collection finds them unused. */
+  async deleteBlob(repository: Repository, digest: Digest): Promise<void> {
+    if (!(await this.deps.index.unlinkBlob(repository.id, digest))) throw blobUnknown(digest);
+  }
+
+  /**
+   * Makes a stored blob available in the repository without sending it again. Returns false when
+   * no source holds it, so the caller starts an ordinary upload.
+   */
+  async mount(repository: Repository, digest: Digest, sources: MountSource[]): Promise<boolean> {
+    if (await this.deps.index.linkedBlob(repository.id, digest)) return true;
+    if (sources.length === 0) return false;
+    return this.deps.index.linkExisting(repository.id, digest);
+  }
+
+  /** Repositories holding `digest`: candidates for a mount, to be filtered by what the caller may read. */
+  mountCandidates(digest: Digest): Promise<MountSource[]> {
+    return this.deps.index.repositoriesWithBlob(digest);
+  }
+
+  /** Stores a manifest under a tag or its digest. */
+  async putManifest(
+    repository: Repository,
+    reference: Reference,
+    bytes: Buffer,
+    contentType: string | undefined,
+  ): Promise<{ digest: Digest; subject?: Digest }> {
+    if (bytes.length > this.deps.maxManifestBytes) {
+      throw new RegistryError('ManifestTooLarge', `manifest is ${bytes.length} bytes; the limit is ${this.deps.maxManifestBytes}`);
+    }
+    const parsed = parseManifest(bytes, contentType);
+    const digest = 'digest' in reference ? reference.digest : digestOf(bytes);
+    if ('digest' in reference && digestOf(bytes, algorithmOf(reference.digest)) !== reference.digest) {
+      throw new RegistryError('DigestInvalid', `manifest does not hash to ${reference.digest}`, { digest: reference.digest });
+    }
+    await this.deps.locks.run(digest, async () => {
+      await this.storeBytes(digest, bytes);
+      await this.deps.index.putManifest(repository.id, digest, bytes.length, parsed, 'tag' in reference ? reference.tag : undefined);
+    });
+    return { digest, subject: parsed.subject };
+  }
+
+  /** Describes the manifest a tag or digest names. Throws ManifestUnknown. */
+  async manifest(repository: Repository, reference: Reference): Promise<ManifestRecord> {
+    const record =
+      'tag' in reference
+        ? await this.deps.index.manifestByTag(repository.id, reference.tag)
+        : await this.deps.index.manifestByDigest(repository.id, reference.digest);
+    if (!record) throw new RegistryError('ManifestUnknown', `manifest ${describe(reference)} is not in this repository`, reference);
+    return record;
+  }
+
+  async manifestBytes(record: ManifestRecord): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.deps.blobs.read(record.digest)) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  /** Deletes a manifest (by digest) with its tags, or only a tag. Throws ManifestUnknown. */
+  async deleteManifest(repository: Repository, reference: Reference): Promise<void> {
+    const deleted =
+      'tag' in reference
+        ? await this.deps.index.deleteTag(repository.id, reference.tag)
+        : await this.deps.index.deleteManifest(repository.id, reference.digest);
+    if (!deleted) throw new RegistryError('ManifestUnknown', `manifest ${describe(reference)} is not in this repository`, reference);
+  }
+
+  catalog(filter: CatalogFilter, page: Page): Promise<string[]> {
+    return this.deps.index.catalog(filter, page);
+  }
+
+  tags(repository: Repository, page: Page): Promise<string[]> {
+    return this.deps.index.tags(repository.id, page);
+  }
+
+  /** The referrers of `subject` as an OCI image index. */
+  async referrers(repository: Repository, subject: Digest, artifactType?: string): Promise<Buffer> {
+    const found = await this.deps.index.referrers(repository.id, subject, artifactType);
+    const index = {
+      schemaVersion: 2,
+      mediaType: mediaTypes.ociIndex,
+      manifests: found.map((m) => ({
+        mediaType: m.mediaType,
+        digest: m.digest,
+        size: m.size,
+        ...(m.artifactType ? { artifactType: m.artifactType } : {}),
+        ...(m.annotations ? { annotations: m.annotations } : {}),
+      })),
+    };
+    return Buffer.from(JSON.stringify(index));
+  }
+
+  private async storeBytes(digest: Digest, bytes: Buffer): Promise<void> {
+    const exists = await this.deps.blobs.stat(digest).then(
+      () => true,
+      () => false,
+    );
+    if (exists) return;
+    const writer = await this.deps.blobs.upload(`manifest-${digest.replace(':', '-')}-${process.hrtime.bigint()}`, { create: true });
+    try {
+      await writer.append(Readable.from([bytes]));
+      await writer.commit(digest);
+    } catch (error) {
+      await writer.cancel();
+      throw error;
+    }
+  }
+}
+
+/** A manifest reference from a URL: a digest if it has an algorithm prefix, else a tag. */
+export function parseReference(value: string): Reference {
+  if (value.includes(':')) return { digest: parseDigest(value) };
+  return { tag: parseTag(value) };
+}
+
+export function isDigestReference(value: string): boolean {
+  return isDigest(value);
+}
+
+function blobUnknown(digest: Digest): RegistryError {
+  return new RegistryError('BlobUnknown', `blob ${digest} is not in this repository`, { digest });
+}
+
+function describe(reference: Reference): string {
+  return 'tag' in reference ? `tag ${reference.tag}` : reference.digest;
+}

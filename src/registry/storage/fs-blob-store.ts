@@ -1,0 +1,142 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { isDigest, type Digest } from '../digest.ts';
+import { BlobNotFound, UploadNotFound, type BlobStore, type ByteRange, type UploadWriter } from './blob-store.ts';
+import { layout, layoutVersion } from './layout.ts';
+
+const uploadIdPattern = /^[a-zA-Z0-9_-]{8,128}$/;
+/** Large reads keep syscalls few: blob GETs are bound by copying, not by seeking. */
+const readChunkBytes = 1024 * 1024;
+
+/** Blobs as files under one root directory; see `layout.ts` for the tree. */
+export class FsBlobStore implements BlobStore {
+  private constructor(private readonly root: string) {}
+
+  static async open(options: { root: string }): Promise<FsBlobStore> {
+    const root = options.root;
+    await mkdir(layout.blobsRoot(root), { recursive: true });
+    await mkdir(layout.uploadsRoot(root), { recursive: true });
+    const versionFile = layout.versionFile(root);
+    const existing = await readFile(versionFile, 'utf8').catch(() => undefined);
+    if (existing === undefined) await writeFile(versionFile, layoutVersion);
+    else if (existing.trim() !== layoutVersion) {
+      throw new Error(`blob store at ${root} has layout version ${existing.trim()}; this Berth reads version ${layoutVersion}`);
+    }
+    return new FsBlobStore(root);
+  }
+
+  async stat(digest: Digest): Promise<{ size: number }> {
+    try {
+      return { size: (await stat(layout.blob(this.root, digest))).size };
+    } catch (error) {
+      throw notFoundOr(error, () => new BlobNotFound(digest));
+    }
+  }
+
+  async read(digest: Digest, range?: ByteRange): Promise<Readable> {
+    const path = layout.blob(this.root, digest);
+    // Opening first turns a missing file into BlobNotFound before any byte is promised.
+    const handle = await open(path, 'r').catch((error) => {
+      throw notFoundOr(error, () => new BlobNotFound(digest));
+    });
+    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: readChunkBytes });
+  }
+
+  async delete(digest: Digest): Promise<void> {
+    await rm(layout.blob(this.root, digest), { force: true });
+  }
+
+  async *list(): AsyncIterable<Digest> {
+    const blobsRoot = layout.blobsRoot(this.root);
+    for (const algorithm of await readdir(blobsRoot).catch(() => [] as string[])) {
+      for (const prefix of await readdir(`${blobsRoot}/${algorithm}`).catch(() => [] as string[])) {
+        for (const hex of await readdir(`${blobsRoot}/${algorithm}/${prefix}`).catch(() => [] as string[])) {
+          const digest = `${algorithm}:${hex}`;
+          if (isDigest(digest)) yield digest;
+        }
+      }
+    }
+  }
+
+  async upload(id: string, options: { create?: boolean } = {}): Promise<UploadWriter> {
+    if (!uploadIdPattern.test(id)) throw new UploadNotFound(id);
+    const data = layout.uploadData(this.root, id);
+    if (options.create) {
+      await mkdir(layout.uploadDir(this.root, id), { recursive: true });
+      await writeFile(data, '', { flag: 'a' });
+    } else {
+      await stat(data).catch((error) => {
+        throw notFoundOr(error, () => new UploadNotFound(id));
+      });
+    }
+    return new FsUploadWriter(this.root, id);
+  }
+
+  async *uploads(): AsyncIterable<{ id: string; modifiedAt: number }> {
+    for (const id of await readdir(layout.uploadsRoot(this.root)).catch(() => [] as string[])) {
+      const info = await stat(layout.uploadDir(this.root, id)).catch(() => undefined);
+      const data = await stat(layout.uploadData(this.root, id)).catch(() => undefined);
+      if (info) yield { id, modifiedAt: Math.max(info.mtimeMs, data?.mtimeMs ?? 0) };
+    }
+  }
+}
+
+class FsUploadWriter implements UploadWriter {
+  constructor(
+    private readonly root: string,
+    readonly id: string,
+  ) {}
+
+  private get dataPath(): string {
+    return layout.uploadData(this.root, this.id);
+  }
+
+  async size(): Promise<number> {
+    try {
+      return (await stat(this.dataPath)).size;
+    } catch (error) {
+      throw notFoundOr(error, () => new UploadNotFound(this.id));
+    }
+  }
+
+  async append(source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number> {
+    const sink = createWriteStream(this.dataPath, { flags: 'a', highWaterMark: readChunkBytes });
+    try {
+      await pipeline(source, sink, signal ? { signal } : {});
+    } finally {
+      sink.destroy();
+    }
+    return this.size();
+  }
+
+  readBack(): Readable {
+    return createReadStream(this.dataPath, { highWaterMark: readChunkBytes });
+  }
+
+  async commit(digest: Digest): Promise<void> {
+    const target = layout.blob(this.root, digest);
+    // Flush before the rename so that a blob, once visible, is whole even after a power loss.
+    const handle = await open(this.dataPath, 'r+').catch((error) => {
+      throw notFoundOr(error, () => new UploadNotFound(this.id));
+    });
+    try {
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    await mkdir(dirname(target), { recursive: true });
+    await rename(this.dataPath, target);
+    await this.cancel();
+  }
+
+  async cancel(): Promise<void> {
+    await rm(layout.uploadDir(this.root, this.id), { recursive: true, force: true });
+  }
+}
+
+function notFoundOr(error: unknown, make: () => Error): Error {
+  return (error as NodeJS.ErrnoException)?.code === 'ENOENT' ? make() : (error as Error);
+}
