@@ -1,8 +1,8 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { isDigest, type Digest } from '../digest.ts';
 import { BlobNotFound, UploadNotFound, type BlobStore, type ByteRange, type UploadWriter } from './blob-store.ts';
 import { layout, layoutVersion } from './layout.ts';
@@ -104,11 +104,19 @@ class FsUploadWriter implements UploadWriter {
 
   async append(source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number> {
     const sink = createWriteStream(this.dataPath, { flags: 'a', highWaterMark: readChunkBytes });
+    let sinkError: Error | undefined;
+    sink.on('error', (error) => (sinkError ??= error));
     try {
-      await pipeline(source, sink, signal ? { signal } : {});
+      for await (const chunk of source) {
+        signal?.throwIfAborted();
+        if (!sink.write(chunk)) await once(sink, 'drain', signal ? { signal } : {});
+      }
     } finally {
-      sink.destroy();
+      // Flush rather than destroy, even when the source failed: every byte that arrived stays
+      // staged, so a client can resume from what GET on the upload reports.
+      await new Promise<void>((resolve) => sink.end(() => resolve()));
     }
+    if (sinkError) throw sinkError;
     return this.size();
   }
 
