@@ -56,6 +56,9 @@ function openPostgres(url: string): OpenedDatabase {
       oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format),
   };
   const pool = new pg.Pool({ connectionString: url, types, max: 10 });
+  // An idle connection that the server ends (restart, failover, admin) must not crash Berth: the
+  // pool drops that client and the next query connects afresh.
+  pool.on('error', () => undefined);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, kind: 'postgres', close: () => db.destroy() };
 }

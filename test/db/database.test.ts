@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import pg from 'pg';
 import { openDatabase, redact } from '../../src/db/database.ts';
 import { freshPostgresUrl } from '../support/postgres.ts';
 
@@ -33,6 +34,24 @@ describe('database', () => {
       await opened.close();
       const again = await openDatabase({ url, sqlitePath: 'unused' });
       await again.close();
+    } finally {
+      await drop();
+    }
+  });
+
+  it('survives PostgreSQL ending its idle connections, and reconnects', async () => {
+    const { url, drop } = await freshPostgresUrl();
+    try {
+      const opened = await openDatabase({ url, sqlitePath: 'unused' });
+      await opened.db.selectFrom('users').selectAll().execute();
+      const admin = new pg.Client({ connectionString: process.env.BERTH_TEST_POSTGRES_URL });
+      await admin.connect();
+      const database = new URL(url).pathname.slice(1);
+      await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [database]);
+      await admin.end();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(await opened.db.selectFrom('users').selectAll().execute(), []);
+      await opened.close();
     } finally {
       await drop();
     }
