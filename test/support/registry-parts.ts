@@ -12,6 +12,7 @@ import { Registry } from '../../src/registry/registry.ts';
 import { RepositoryIndex, type Repository } from '../../src/registry/repository-index.ts';
 import { FsBlobStore } from '../../src/registry/storage/fs-blob-store.ts';
 import { Uploads } from '../../src/registry/uploads.ts';
+import { after, before } from 'node:test';
 import type { TestDatabase } from './databases.ts';
 
 /** The registry's domain parts wired as compose.ts wires them, over a given database, without HTTP. */
@@ -71,4 +72,21 @@ export async function registryParts(database: TestDatabase): Promise<RegistryPar
     },
     cleanup: () => rm(root, { recursive: true, force: true }),
   };
+}
+
+/**
+ * Registers before/after hooks in the current suite that open a fresh database with the registry
+ * parts over it; the returned object gives access to them inside tests.
+ */
+export function useRegistryParts(open: () => Promise<TestDatabase>): { parts: RegistryParts; database: TestDatabase } {
+  const holder = {} as { parts: RegistryParts; database: TestDatabase };
+  before(async () => {
+    holder.database = await open();
+    holder.parts = await registryParts(holder.database);
+  });
+  after(async () => {
+    await holder.parts.cleanup();
+    await holder.database.cleanup();
+  });
+  return holder;
 }
