@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { IdentityStore, Workspace } from '../identity/identity-store.ts';
 import { algorithmOf, digestOf, isDigest, parseDigest, type Digest } from './digest.ts';
@@ -19,7 +20,7 @@ export interface RegistryDeps {
 export type Reference = { tag: string } | { digest: Digest };
 
 /** A candidate repository to mount a blob from, with the check that the caller may read it. */
-export type MountSource = { repositoryId: string; workspaceId: string; isPublic: boolean };
+export type MountSource = { repositoryId: string; workspaceId: string; fullName: string; isPublic: boolean };
 
 /**
  * The registry's domain operations on repositories, blobs, manifests, tags and referrers.
@@ -168,7 +169,8 @@ export class Registry {
       () => false,
     );
     if (exists) return;
-    const writer = await this.deps.blobs.upload(`manifest-${digest.replace(':', '-')}-${process.hrtime.bigint()}`, { create: true });
+    // Staging ids are at most 128 characters: a sha512 digest does not fit in one, so use a UUID.
+    const writer = await this.deps.blobs.upload(`manifest-${randomUUID()}`, { create: true });
     try {
       await writer.append(Readable.from([bytes]));
       await writer.commit(digest);

@@ -89,7 +89,7 @@ export class RepositoryIndex {
         eb.or([
           ...(workspaceIds.length ? [eb('repositories.workspace_id', 'in', workspaceIds)] : []),
           ...(includePublic ? [eb('repositories.is_public', '=', 1)] : []),
-          eb.val(false),
+          eb.lit(false), // a literal: SQLite cannot bind a boolean parameter
         ]),
       );
     }
@@ -109,15 +109,21 @@ export class RepositoryIndex {
       .executeTakeFirst();
   }
 
-  /** Repositories (ids) that hold `digest`, to choose a mount source from. */
-  async repositoriesWithBlob(digest: Digest): Promise<Array<{ repositoryId: string; workspaceId: string; isPublic: boolean }>> {
+  /** Repositories that hold `digest`, to choose a mount source from. */
+  async repositoriesWithBlob(digest: Digest): Promise<Array<{ repositoryId: string; workspaceId: string; fullName: string; isPublic: boolean }>> {
     const rows = await this.db
       .selectFrom('repository_blobs')
       .innerJoin('repositories', 'repositories.id', 'repository_blobs.repository_id')
-      .select(['repositories.id', 'repositories.workspace_id', 'repositories.is_public'])
+      .innerJoin('workspaces', 'workspaces.id', 'repositories.workspace_id')
+      .select(['repositories.id', 'repositories.workspace_id', 'repositories.is_public', 'repositories.name', 'workspaces.slug'])
       .where('repository_blobs.digest', '=', digest)
       .execute();
-    return rows.map((row) => ({ repositoryId: row.id, workspaceId: row.workspace_id, isPublic: row.is_public === 1 }));
+    return rows.map((row) => ({
+      repositoryId: row.id,
+      workspaceId: row.workspace_id,
+      fullName: `${row.slug}/${row.name}`,
+      isPublic: row.is_public === 1,
+    }));
   }
 
   /** Records stored bytes as blob `digest` and lets the repository serve it. */

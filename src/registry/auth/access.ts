@@ -99,8 +99,12 @@ export class RegistryAccess {
     return { workspaceIds: workspaces.filter((w) => roleAtLeast(w.role, 'view')).map((w) => w.id), includePublic: true };
   }
 
-  /** Mount sources the principal may read (so that a mount never leaks another workspace's blob). */
+  /**
+   * Mount sources the principal may read, so that a mount never reveals another workspace's blob.
+   * A bearer token is held to the repositories it was granted pull on, not to its user's rights.
+   */
   async readableSources(principal: Principal, sources: MountSource[]): Promise<MountSource[]> {
+    if (principal.kind === 'bearer') return sources.filter((source) => grants(principal.claims.access, 'repository', source.fullName, 'pull'));
     const actor = await this.actorOf(principal);
     if (actor?.user.isAdmin) return sources;
     const memberOf = new Set(actor ? (await this.identity.workspacesOf(actor.user.id)).map((w) => w.id) : []);

@@ -89,7 +89,7 @@ async function mountSources(ctx: OciContext, digest: Digest): Promise<MountSourc
     const name = parseRepositoryName(from);
     const source = await registry.find(name);
     if (source && (await access.may(ctx.principal, name, 'pull')) && (await registry.blobSize(source, digest).catch(() => undefined)) !== undefined) {
-      return [{ repositoryId: source.id, workspaceId: source.workspaceId, isPublic: source.isPublic }];
+      return [{ repositoryId: source.id, workspaceId: source.workspaceId, fullName: name.full, isPublic: source.isPublic }];
     }
   }
   return access.readableSources(ctx.principal, await registry.mountCandidates(digest));
