@@ -100,6 +100,11 @@ export async function writeOciLayout(options: OciLayoutOptions): Promise<Generat
   return { dir: options.dir, tag, top, images };
 }
 
+/** The layout's tagged image as containers/image names it (`skopeo copy oci:DIR:TAG …`). */
+export function ociReference(layout: GeneratedLayout): string {
+  return `oci:${layout.dir}:${layout.tag}`;
+}
+
 async function writeImage(blobs: BlobDirectory, platform: Platform, layers: GeneratedLayer[]): Promise<GeneratedImage> {
   const config = await blobs.writeJson(mediaTypes.config, {
     created: layerMtime.toISOString(),
