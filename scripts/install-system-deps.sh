@@ -11,6 +11,8 @@ missing=()
 for tool in "${!package_of[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
 done
+# The aws CLI on PATH may be another (pip) one; the tests use Debian's v2 at /usr/bin/aws.
+[ -x /usr/bin/aws ] || missing+=(awscli)
 # busybox may come from the dynamic package; the tests need the static binary.
 if command -v busybox >/dev/null 2>&1 && ! file -L "$(command -v busybox)" 2>/dev/null | grep -q 'statically linked'; then
   missing+=(busybox-static)

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { tokenScopes } from '../identity/api-tokens.ts';
+import type { AccessKeys } from '../identity/access-keys.ts';
 import type { IdentityStore, User } from '../identity/identity-store.ts';
 import { roles } from '../identity/roles.ts';
 import { ApiError, readJson, requireSystemAdmin, sendJson, type ApiContext } from './api-context.ts';
@@ -16,9 +17,10 @@ const newToken = z
 const newWorkspace = z.object({ slug: z.string(), organization: z.string().optional() }).strict();
 const newOrganization = z.object({ name: z.string() }).strict();
 const membership = z.object({ role: z.enum(roles) }).strict();
+const newAccessKey = z.object({ workspace: z.string().optional() }).strict();
 
 /** Users, API tokens, organizations, workspaces and memberships. */
-export function identityRoutes(identity: IdentityStore): ApiRoute[] {
+export function identityRoutes(identity: IdentityStore, accessKeys: AccessKeys): ApiRoute[] {
   /** The user a path names, allowed for themselves or a system admin. */
   const userFor = async (ctx: ApiContext, name: string): Promise<User> => {
     if (name === ctx.caller.user.name) return ctx.caller.user;
@@ -35,6 +37,28 @@ export function identityRoutes(identity: IdentityStore): ApiRoute[] {
   };
 
   return [
+    {
+      method: 'POST',
+      pattern: /^\/api\/access-keys$/,
+      handler: async (ctx) => {
+        const body = await readJson(ctx, newAccessKey);
+        const workspace = await identity.requireWorkspace(body.workspace ?? ctx.caller.user.name);
+        sendJson(ctx.res, 201, { ...(await accessKeys.create(ctx.caller.user, workspace)), workspace: workspace.slug, registryId: workspace.registryId });
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/api\/access-keys$/,
+      handler: async (ctx) => sendJson(ctx.res, 200, { accessKeys: await accessKeys.list(ctx.caller.user.id) }),
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/api\/access-keys\/([^/]+)$/,
+      handler: async (ctx) => {
+        await accessKeys.delete(ctx.caller.user.id, ctx.params[0]!);
+        ctx.res.writeHead(204).end();
+      },
+    },
     {
       method: 'GET',
       pattern: /^\/api\/me$/,

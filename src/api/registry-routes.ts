@@ -3,6 +3,7 @@ import type { IdentityStore } from '../identity/identity-store.ts';
 import { roleAtLeast } from '../identity/roles.ts';
 import { isRegistryError } from '../registry/errors.ts';
 import type { GarbageCollector } from '../registry/garbage-collector.ts';
+import type { Lifecycle } from '../registry/management/lifecycle.ts';
 import { parseRepositoryName } from '../registry/names.ts';
 import type { RepositoryIndex } from '../registry/repository-index.ts';
 import type { RegistryConfig } from '../config/schema.ts';
@@ -10,6 +11,7 @@ import { ApiError, readJson, requireSystemAdmin, sendJson } from './api-context.
 import type { ApiRoute } from './api-face.ts';
 
 const repositorySettings = z.object({ public: z.boolean() }).strict();
+const lifecycleRequest = z.object({ repository: z.string().optional(), dryRun: z.boolean().optional() }).strict();
 const gcRequest = z.object({ dryRun: z.boolean().optional(), graceS: z.number().int().min(0).optional() }).strict();
 
 /** Registry administration: repository visibility and garbage collection. */
@@ -17,6 +19,7 @@ export function registryRoutes(deps: {
   identity: IdentityStore;
   index: RepositoryIndex;
   gc: GarbageCollector;
+  lifecycle: Lifecycle;
   config: RegistryConfig;
 }): ApiRoute[] {
   return [
@@ -24,14 +27,7 @@ export function registryRoutes(deps: {
       method: 'PATCH',
       pattern: /^\/api\/registry\/repositories\/(.+)$/,
       handler: async (ctx) => {
-        const name = (() => {
-          try {
-            return parseRepositoryName(ctx.params[0]!);
-          } catch (error) {
-            if (isRegistryError(error)) throw new ApiError(400, 'INVALID_NAME', error.message);
-            throw error;
-          }
-        })();
+        const name = parseName(ctx.params[0]!);
         const workspace = await deps.identity.requireWorkspace(name.workspace);
         const role = await deps.identity.roleOf(ctx.caller.user.id, workspace.id);
         if (!ctx.caller.user.isAdmin && !roleAtLeast(role, 'admin')) {
@@ -41,6 +37,25 @@ export function registryRoutes(deps: {
         const repository = await deps.index.ensure(workspace.id, name.path);
         await deps.index.setPublic(repository.id, body.public);
         sendJson(ctx.res, 200, { repository: name.full, public: body.public });
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/registry\/lifecycle\/run$/,
+      handler: async (ctx) => {
+        const body = await readJson(ctx, lifecycleRequest);
+        if (!body.repository) {
+          requireSystemAdmin(ctx);
+          return sendJson(ctx.res, 200, await deps.lifecycle.run({ dryRun: body.dryRun }));
+        }
+        const name = parseName(body.repository);
+        const workspace = await deps.identity.requireWorkspace(name.workspace);
+        if (!ctx.caller.user.isAdmin && !roleAtLeast(await deps.identity.roleOf(ctx.caller.user.id, workspace.id), 'admin')) {
+          throw new ApiError(403, 'FORBIDDEN', `only an admin of ${workspace.slug} may run its lifecycle policies`);
+        }
+        const repository = await deps.index.find(workspace.id, name.path);
+        if (!repository) throw new ApiError(404, 'NOT_FOUND', `no repository ${name.full}`);
+        sendJson(ctx.res, 200, await deps.lifecycle.run({ repositories: [{ ...repository, fullName: name.full }], dryRun: body.dryRun }));
       },
     },
     {
@@ -58,4 +73,13 @@ export function registryRoutes(deps: {
       },
     },
   ];
+}
+
+function parseName(full: string) {
+  try {
+    return parseRepositoryName(full);
+  } catch (error) {
+    if (isRegistryError(error)) throw new ApiError(400, 'INVALID_NAME', error.message);
+    throw error;
+  }
 }

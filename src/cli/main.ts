@@ -86,6 +86,42 @@ tokens
     console.log(options.json ? JSON.stringify(result, null, 2) : result.secret);
   });
 
+const keys = program.command('keys').description('access key pairs for the ECR-compatible API (aws ecr --endpoint-url …/ecr)');
+keys
+  .command('create')
+  .description('create a key pair acting as you in one workspace; the secret is printed once')
+  .option('--workspace <slug>', 'the workspace (ECR "registry") the key addresses (default: your personal one)')
+  .option('--json', 'print {"accessKeyId", "secretAccessKey"} as JSON')
+  .action(async (options: { workspace?: string; json?: boolean }, command: Command) => {
+    const pair = await new ApiClient(clientOptions(command)).call<{ accessKeyId: string; secretAccessKey: string; workspace: string; registryId: string }>(
+      'POST',
+      '/api/access-keys',
+      { workspace: options.workspace },
+    );
+    if (options.json) return console.log(JSON.stringify({ accessKeyId: pair.accessKeyId, secretAccessKey: pair.secretAccessKey }, null, 2));
+    console.log(`access key for workspace ${pair.workspace} (registry id ${pair.registryId}); the secret is shown only now:`);
+    console.log(`  AWS_ACCESS_KEY_ID=${pair.accessKeyId}`);
+    console.log(`  AWS_SECRET_ACCESS_KEY=${pair.secretAccessKey}`);
+  });
+keys
+  .command('list')
+  .option('--json', 'print JSON')
+  .action(async (options: { json?: boolean }, command: Command) => {
+    const result = await new ApiClient(clientOptions(command)).call<{ accessKeys: Array<{ accessKeyId: string; workspace: string; createdAt: number; lastUsedAt: number | null }> }>(
+      'GET',
+      '/api/access-keys',
+    );
+    if (options.json) return console.log(JSON.stringify(result.accessKeys, null, 2));
+    const when = (ms: number | null) => (ms ? new Date(ms).toISOString() : '');
+    printTable(['ACCESS KEY ID', 'WORKSPACE', 'CREATED', 'LAST USED'], result.accessKeys.map((k) => [k.accessKeyId, k.workspace, when(k.createdAt), when(k.lastUsedAt)]));
+  });
+keys
+  .command('delete <accessKeyId>')
+  .action(async (accessKeyId: string, _options: unknown, command: Command) => {
+    await new ApiClient(clientOptions(command)).call('DELETE', `/api/access-keys/${encodeURIComponent(accessKeyId)}`);
+    console.log(`deleted ${accessKeyId}`);
+  });
+
 const workspaces = program.command('workspaces').description('workspaces and their members');
 workspaces
   .command('list')
@@ -140,6 +176,25 @@ registry
     if (visibility !== 'public' && visibility !== 'private') throw new CliError('visibility must be public or private');
     await new ApiClient(clientOptions(command)).call('PATCH', `/api/registry/repositories/${repository}`, { public: visibility === 'public' });
     console.log(`${repository} is ${visibility}`);
+  });
+
+registry
+  .command('lifecycle')
+  .description('lifecycle policies')
+  .command('run')
+  .description('apply lifecycle policies now (all repositories, or one)')
+  .option('--repository <name>', 'only this repository, e.g. admin/tools/x')
+  .option('--dry-run', 'only report what would expire')
+  .option('--json', 'print JSON')
+  .action(async (options: { repository?: string; dryRun?: boolean; json?: boolean }, command: Command) => {
+    const report = await new ApiClient(clientOptions(command)).call<{ repositories: number; expired: Array<{ repository: string; digest: string; tags: string[]; rulePriority: number }> }>(
+      'POST',
+      '/api/registry/lifecycle/run',
+      { repository: options.repository, dryRun: options.dryRun ?? false },
+    );
+    if (options.json) return console.log(JSON.stringify(report, null, 2));
+    printTable(['REPOSITORY', 'DIGEST', 'TAGS', 'RULE'], report.expired.map((e) => [e.repository, e.digest.slice(0, 19), e.tags.join(','), String(e.rulePriority)]));
+    console.log(`${options.dryRun ? 'would expire' : 'expired'} ${report.expired.length} images in ${report.repositories} repositories`);
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -56,6 +56,18 @@ export const registrySchema = z
       .min(0)
       .default(3_600)
       .describe('garbage collection spares blobs written or linked within this window, seconds'),
+    ecrLoginTtlS: z
+      .number()
+      .int()
+      .min(60)
+      .default(12 * 3_600)
+      .describe('validity of GetAuthorizationToken passwords, seconds (12 h, as Amazon ECR)'),
+    lifecycleIntervalS: z
+      .number()
+      .int()
+      .min(0)
+      .default(3_600)
+      .describe('how often lifecycle policies are applied, seconds; 0 = only on demand (berth registry lifecycle run)'),
     maintenanceIntervalS: z
       .number()
       .int()
@@ -67,6 +79,11 @@ export const registrySchema = z
 
 export const authSchema = z
   .object({
+    secretKey: z
+      .string()
+      .min(16, 'must be at least 16 characters')
+      .optional()
+      .describe('key that seals stored secrets (access keys, credentials); default: a key file in the data directory'),
     adminToken: z
       .string()
       .min(20, 'must be at least 20 characters')
@@ -100,6 +117,7 @@ export const serverEnvironment = {
   BERTH_PUBLIC_URL: ['server', 'publicUrl'],
   BERTH_DATABASE_URL: ['database', 'url'],
   BERTH_ADMIN_TOKEN: ['auth', 'adminToken'],
+  BERTH_SECRET_KEY: ['auth', 'secretKey'],
   BERTH_REGISTRY_SERVICE: ['registry', 'service'],
   BERTH_REGISTRY_TOKEN_TTL_S: ['registry', 'tokenTtlS'],
   BERTH_REGISTRY_GC_GRACE_S: ['registry', 'gcGraceS'],

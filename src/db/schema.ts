@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /**
  * Tables as the query layer sees them. Times are milliseconds since the epoch (integers) and
  * booleans are 0/1 so that SQLite and PostgreSQL store and return the same values.
@@ -15,6 +17,12 @@ export interface Database {
   manifest_refs: ManifestRefsTable;
   tags: TagsTable;
   uploads: UploadsTable;
+  access_keys: AccessKeysTable;
+  credentials: CredentialsTable;
+  registry_policies: RegistryPoliciesTable;
+  pull_through_rules: PullThroughRulesTable;
+  creation_templates: CreationTemplatesTable;
+  lifecycle_previews: LifecyclePreviewsTable;
 }
 
 export interface UsersTable {
@@ -67,6 +75,18 @@ export interface RepositoriesTable {
   name: string;
   is_public: number;
   created_at: number;
+  /** MUTABLE or IMMUTABLE (ECR's imageTagMutability). */
+  image_tag_mutability: Generated<string>;
+  scan_on_push: Generated<number>;
+  /** AES256 or KMS (recorded; blobs are encrypted by the storage underneath). */
+  encryption_type: Generated<string>;
+  kms_key: string | null;
+  /** JSON array of {Key, Value}. */
+  resource_tags: string | null;
+  policy_text: string | null;
+  lifecycle_policy_text: string | null;
+  /** Set when the repository caches an upstream through a pull-through cache rule. */
+  upstream_rule_id: string | null;
 }
 
 export interface BlobsTable {
@@ -91,6 +111,9 @@ export interface ManifestsTable {
   /** JSON object or null: annotations shown in the referrers index. */
   annotations: string | null;
   pushed_at: number;
+  last_pulled_at: number | null;
+  /** When scan-on-push asked for a scan (no scanner runs yet). */
+  scan_requested_at: number | null;
 }
 
 export interface ManifestRefsTable {
@@ -105,6 +128,8 @@ export interface TagsTable {
   name: string;
   manifest_digest: string;
   updated_at: number;
+  /** For pull-through tags: when the upstream was last asked about this tag. */
+  upstream_checked_at: number | null;
 }
 
 export interface UploadsTable {
@@ -112,4 +137,63 @@ export interface UploadsTable {
   repository_id: string;
   started_at: number;
   touched_at: number;
+}
+
+/** ECR-style access key pairs: SigV4 needs the secret itself, so it is stored sealed (encrypted). */
+export interface AccessKeysTable {
+  id: string;
+  user_id: string;
+  workspace_id: string;
+  secret_sealed: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+/** Secrets Berth uses on a workspace's behalf (e.g. upstream registry logins), sealed. */
+export interface CredentialsTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  kind: string;
+  username: string | null;
+  secret_sealed: string;
+  created_at: number;
+}
+
+export interface RegistryPoliciesTable {
+  workspace_id: string;
+  policy_text: string;
+  updated_at: number;
+}
+
+export interface PullThroughRulesTable {
+  id: string;
+  workspace_id: string;
+  /** ecrRepositoryPrefix: repositories below `<workspace>/<prefix>/` come from the upstream. */
+  prefix: string;
+  upstream_url: string;
+  /** docker-hub, quay, ecr-public, github-container-registry, k8s, gitlab, or generic. */
+  upstream_registry: string;
+  upstream_prefix: string | null;
+  credential_name: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface CreationTemplatesTable {
+  workspace_id: string;
+  /** Repository prefix the template applies to, or ROOT for all. */
+  prefix: string;
+  /** JSON of the template's settings as the ECR API names them. */
+  definition: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface LifecyclePreviewsTable {
+  repository_id: string;
+  policy_text: string;
+  /** JSON of the preview's results. */
+  result: string;
+  created_at: number;
 }

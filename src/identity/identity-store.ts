@@ -145,6 +145,12 @@ export class IdentityStore {
     return row && toWorkspace(row);
   }
 
+  /** The workspace that is the ECR "registry" with this 12-digit id. */
+  async findWorkspaceByRegistryId(registryId: string): Promise<Workspace | undefined> {
+    const row = await this.db.selectFrom('workspaces').selectAll().where('registry_id', '=', registryId).executeTakeFirst();
+    return row && toWorkspace(row);
+  }
+
   async requireWorkspace(slug: string): Promise<Workspace> {
     const workspace = await this.findWorkspace(slug);
     if (!workspace) throw new IdentityError('NOT_FOUND', `no workspace "${slug}"`);

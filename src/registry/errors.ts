@@ -18,7 +18,25 @@ export type RegistryErrorKind =
   | 'SizeInvalid'
   | 'PaginationInvalid'
   | 'Denied'
-  | 'Unsupported';
+  | 'Unsupported'
+  // Management (the ECR-compatible API); the OCI face meets few of these.
+  | 'RepositoryAlreadyExists'
+  | 'RepositoryNotEmpty'
+  | 'RepositoryPolicyNotFound'
+  | 'RegistryPolicyNotFound'
+  | 'LifecyclePolicyNotFound'
+  | 'LifecyclePreviewNotFound'
+  | 'ImageNotFound'
+  | 'ImageAlreadyExists'
+  | 'TagImmutable'
+  | 'InvalidParameter'
+  | 'PullThroughRuleAlreadyExists'
+  | 'PullThroughRuleNotFound'
+  | 'UnsupportedUpstream'
+  | 'CredentialNotFound'
+  | 'TemplateAlreadyExists'
+  | 'TemplateNotFound'
+  | 'UpstreamUnavailable';
 
 export class RegistryError extends Error {
   constructor(

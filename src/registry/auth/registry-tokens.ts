@@ -11,10 +11,13 @@ export interface AccessClaims {
   expiresAt: number;
 }
 
-export interface RefreshClaims {
+/** The credential a login was made with: revoking it ends every token derived from it. */
+export type CredentialRef = { kind: 'api-token' | 'access-key'; id: string };
+
+/** Who a refresh token or an ECR login password stands for. */
+export interface LoginClaims {
   userId: string;
-  /** The API token the login used: revoking it ends the refresh token too. */
-  apiTokenId: string;
+  credential: CredentialRef;
 }
 
 const issuer = 'berth';
@@ -71,23 +74,43 @@ export class RegistryTokens {
     return claims;
   }
 
-  async issueRefresh(claims: RefreshClaims, userName: string): Promise<string> {
+  /** A refresh (identity) token, as `docker login` keeps one instead of the password. */
+  issueRefresh(claims: LoginClaims, userName: string): Promise<string> {
+    return this.issueLoginToken(claims, userName, 'refresh', this.refreshTtlS);
+  }
+
+  verifyRefresh(token: string): Promise<LoginClaims | undefined> {
+    return this.verifyLoginToken(token, 'refresh');
+  }
+
+  /** The password of ECR's GetAuthorizationToken: a login as user `AWS` for `ttlS` seconds. */
+  issueEcrLogin(claims: LoginClaims, userName: string, ttlS: number): Promise<string> {
+    return this.issueLoginToken(claims, userName, 'ecr-login', ttlS);
+  }
+
+  verifyEcrLogin(token: string): Promise<LoginClaims | undefined> {
+    return this.verifyLoginToken(token, 'ecr-login');
+  }
+
+  private async issueLoginToken(claims: LoginClaims, userName: string, use: string, ttlS: number): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ uid: claims.userId, tid: claims.apiTokenId })
+    return new SignJWT({ uid: claims.userId, cred: claims.credential })
       .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: this.key.kid })
       .setIssuer(issuer)
       .setSubject(userName)
-      .setAudience(`${this.service}:refresh`)
+      .setAudience(`${this.service}:${use}`)
       .setIssuedAt(now)
-      .setExpirationTime(now + this.refreshTtlS)
+      .setExpirationTime(now + ttlS)
       .setJti(randomUUID())
       .sign(this.key.privateKey);
   }
 
-  async verifyRefresh(token: string): Promise<RefreshClaims | undefined> {
-    const payload = await this.verify(token, `${this.service}:refresh`);
-    if (!payload || typeof payload.uid !== 'string' || typeof payload.tid !== 'string') return undefined;
-    return { userId: payload.uid, apiTokenId: payload.tid };
+  private async verifyLoginToken(token: string, use: string): Promise<LoginClaims | undefined> {
+    const payload = await this.verify(token, `${this.service}:${use}`);
+    const credential = payload?.cred as CredentialRef | undefined;
+    if (!payload || typeof payload.uid !== 'string' || !credential || typeof credential.id !== 'string') return undefined;
+    if (credential.kind !== 'api-token' && credential.kind !== 'access-key') return undefined;
+    return { userId: payload.uid, credential: { kind: credential.kind, id: credential.id } };
   }
 
   private async verify(token: string, audience: string): Promise<JWTPayload | undefined> {

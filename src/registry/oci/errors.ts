@@ -47,6 +47,25 @@ const fromDomain: Record<RegistryErrorKind, { code: OciCodeName; status?: number
   PaginationInvalid: { code: 'PAGINATION_NUMBER_INVALID' },
   Denied: { code: 'DENIED' },
   Unsupported: { code: 'UNSUPPORTED' },
+  RepositoryAlreadyExists: { code: 'DENIED', status: 409 },
+  RepositoryNotEmpty: { code: 'DENIED' },
+  RepositoryPolicyNotFound: { code: 'NAME_UNKNOWN' },
+  RegistryPolicyNotFound: { code: 'NAME_UNKNOWN' },
+  LifecyclePolicyNotFound: { code: 'NAME_UNKNOWN' },
+  LifecyclePreviewNotFound: { code: 'NAME_UNKNOWN' },
+  ImageNotFound: { code: 'MANIFEST_UNKNOWN' },
+  ImageAlreadyExists: { code: 'DENIED', status: 409 },
+  // An immutable tag cannot move: refused as a permission, naming the tag.
+  TagImmutable: { code: 'DENIED' },
+  InvalidParameter: { code: 'UNSUPPORTED', status: 400 },
+  PullThroughRuleAlreadyExists: { code: 'DENIED', status: 409 },
+  PullThroughRuleNotFound: { code: 'NAME_UNKNOWN' },
+  UnsupportedUpstream: { code: 'UNSUPPORTED' },
+  CredentialNotFound: { code: 'UNAUTHORIZED' },
+  TemplateAlreadyExists: { code: 'DENIED', status: 409 },
+  TemplateNotFound: { code: 'NAME_UNKNOWN' },
+  // The upstream of a pull-through cache could not serve what is not cached yet.
+  UpstreamUnavailable: { code: 'UNSUPPORTED', status: 502 },
 };
 
 /** An error to send as is, for conditions that only exist at the HTTP edge. */

@@ -19,6 +19,7 @@ export async function getManifest(ctx: OciContext): Promise<void> {
     return;
   }
   reply(ctx, 200, headers, await registry.manifestBytes(record));
+  await registry.recordPull(repository, record.digest);
 }
 
 /** PUT /v2/<name>/manifests/<reference>: validated, then stored byte for byte. */

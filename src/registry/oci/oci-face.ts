@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readAuthorization } from '../../http/basic-auth.ts';
 import { externalBase } from '../../http/request-base.ts';
-import type { IdentityStore } from '../../identity/identity-store.ts';
 import type { Principal } from '../auth/access.ts';
+import type { Logins } from '../auth/logins.ts';
 import type { RegistryTokens } from '../auth/registry-tokens.ts';
 import type { RepositoryAction } from '../auth/scope.ts';
 import { isRegistryError } from '../errors.ts';
@@ -49,7 +49,7 @@ export interface OciFaceOptions {
 export class OciFace {
   constructor(
     private readonly services: OciServices,
-    private readonly identity: IdentityStore,
+    private readonly logins: Logins,
     private readonly tokens: RegistryTokens,
     private readonly tokenEndpoint: TokenEndpoint,
     private readonly options: OciFaceOptions,
@@ -129,9 +129,9 @@ export class OciFace {
         return { kind: 'bearer', claims };
       }
       case 'basic': {
-        const found = await this.identity.authenticate(credentials.password);
-        if (!found || found.user.name !== credentials.username) throw this.unauthorized(base, undefined, 'incorrect username or password');
-        return { kind: 'user', user: found.user, scopes: found.token.scopes, apiTokenId: found.token.id };
+        const login = await this.logins.withPassword(credentials.username, credentials.password);
+        if (!login) throw this.unauthorized(base, undefined, 'incorrect username or password');
+        return { kind: 'user', user: login.actor.user, scopes: login.actor.scopes, credential: login.credential };
       }
       default:
         throw this.unauthorized(base, 'invalid_request', 'unsupported Authorization header');

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readAuthorization } from '../../http/basic-auth.ts';
 import { readCapped } from '../../http/body.ts';
-import type { IdentityStore } from '../../identity/identity-store.ts';
-import type { Actor, RegistryAccess } from '../auth/access.ts';
+import type { RegistryAccess } from '../auth/access.ts';
+import type { Login, Logins } from '../auth/logins.ts';
 import type { RegistryTokens } from '../auth/registry-tokens.ts';
 import { parseScopes } from '../auth/scope.ts';
 import { sendOciError, OciError } from './errors.ts';
@@ -17,7 +17,7 @@ const maxFormBytes = 64 * 1024;
  */
 export class TokenEndpoint {
   constructor(
-    private readonly identity: IdentityStore,
+    private readonly logins: Logins,
     private readonly access: RegistryAccess,
     private readonly tokens: RegistryTokens,
   ) {}
@@ -35,9 +35,13 @@ export class TokenEndpoint {
 
   private async get(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const credentials = readAuthorization(req.headers.authorization);
-    let login: Awaited<ReturnType<TokenEndpoint['login']>> | undefined;
-    if (credentials.scheme === 'basic') login = await this.login(credentials.username, credentials.password);
-    else if (credentials.scheme !== 'none') throw badCredentials();
+    let login: Login | undefined;
+    if (credentials.scheme === 'basic') {
+      login = await this.logins.withPassword(credentials.username, credentials.password);
+      if (!login) throw badCredentials();
+    } else if (credentials.scheme !== 'none') {
+      throw badCredentials();
+    }
     const offline = url.searchParams.get('offline_token') === 'true';
     await this.respond(res, login, url.searchParams.getAll('scope'), offline);
   }
@@ -45,20 +49,21 @@ export class TokenEndpoint {
   private async post(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const form = new URLSearchParams((await readCapped(req, maxFormBytes)).toString('utf8'));
     const grantType = form.get('grant_type');
-    let login: Awaited<ReturnType<TokenEndpoint['login']>>;
+    let login: Login | undefined;
     if (grantType === 'password') {
-      login = await this.login(form.get('username') ?? '', form.get('password') ?? '');
+      login = await this.logins.withPassword(form.get('username') ?? '', form.get('password') ?? '');
     } else if (grantType === 'refresh_token') {
-      login = await this.refresh(form.get('refresh_token') ?? '');
+      login = await this.logins.withRefreshToken(form.get('refresh_token') ?? '');
     } else {
       throw new OciError('UNSUPPORTED', `unsupported grant_type "${(grantType ?? '').slice(0, 40)}"; use password or refresh_token`, undefined, 400);
     }
+    if (!login) throw badCredentials();
     await this.respond(res, login, [form.get('scope') ?? ''], true);
   }
 
   private async respond(
     res: ServerResponse,
-    login: { actor: Actor; apiTokenId: string } | undefined,
+    login: Login | undefined,
     scopes: string[],
     wantsRefresh: boolean,
   ): Promise<void> {
@@ -72,26 +77,11 @@ export class TokenEndpoint {
       scope: granted.map((g) => `${g.type}:${g.name}:${g.actions.join(',')}`).join(' '),
     };
     if (login && wantsRefresh) {
-      body.refresh_token = await this.tokens.issueRefresh({ userId: login.actor.user.id, apiTokenId: login.apiTokenId }, login.actor.user.name);
+      body.refresh_token = await this.tokens.issueRefresh({ userId: login.actor.user.id, credential: login.credential }, login.actor.user.name);
     }
     const json = JSON.stringify(body);
     res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json), 'Cache-Control': 'no-store' });
     res.end(json);
-  }
-
-  /** A user name with one of that user's API tokens as the password. */
-  private async login(username: string, password: string): Promise<{ actor: Actor; apiTokenId: string }> {
-    const found = await this.identity.authenticate(password);
-    if (!found || found.user.name !== username) throw badCredentials();
-    return { actor: { user: found.user, scopes: found.token.scopes }, apiTokenId: found.token.id };
-  }
-
-  private async refresh(refreshToken: string): Promise<{ actor: Actor; apiTokenId: string }> {
-    const claims = await this.tokens.verifyRefresh(refreshToken);
-    const token = claims && (await this.identity.findApiToken(claims.apiTokenId));
-    const user = token && token.userId === claims.userId ? await this.identity.findUserById(claims.userId) : undefined;
-    if (!claims || !token || !user || (token.expiresAt !== null && token.expiresAt <= Date.now())) throw badCredentials();
-    return { actor: { user, scopes: token.scopes }, apiTokenId: token.id };
   }
 }
 
