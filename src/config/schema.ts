@@ -31,6 +31,11 @@ export const databaseSchema = z
 export const registrySchema = z
   .object({
     service: z.string().min(1).default('berth').describe('service name in token challenges and the JWT audience'),
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must look like an AWS region, e.g. eu-west-2')
+      .default('eu-west-2')
+      .describe('the region in repository ARNs (policies, API-token callers of the ECR API)'),
     tokenTtlS: z.number().int().min(30).max(86_400).default(900).describe('lifetime of registry bearer tokens, seconds'),
     refreshTokenTtlS: z
       .number()

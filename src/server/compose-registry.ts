@@ -15,10 +15,12 @@ import { EcrScope } from '../registry/ecr/operation-kit.ts';
 import { authorizationOperations } from '../registry/ecr/operations/authorization.ts';
 import { imageOperations } from '../registry/ecr/operations/images.ts';
 import { lifecycleOperations } from '../registry/ecr/operations/lifecycle.ts';
+import { policyOperations } from '../registry/ecr/operations/policies.ts';
 import { repositoryOperations } from '../registry/ecr/operations/repositories.ts';
 import { GarbageCollector } from '../registry/garbage-collector.ts';
 import { ImageCatalog } from '../registry/management/image-catalog.ts';
 import { Lifecycle } from '../registry/management/lifecycle.ts';
+import { Policies } from '../registry/management/policies.ts';
 import { OciFace } from '../registry/oci/oci-face.ts';
 import { TokenEndpoint } from '../registry/oci/token-endpoint.ts';
 import { Registry } from '../registry/registry.ts';
@@ -58,7 +60,8 @@ export async function composeRegistry(deps: {
   const locks = new DigestLocks();
   const uploads = new Uploads(database.db, blobs, index, locks);
   const registry = new Registry({ identity, index, blobs, locks, maxManifestBytes: config.maxManifestBytes });
-  const access = new RegistryAccess(identity, index);
+  const policies = new Policies(database.db, index);
+  const access = new RegistryAccess(identity, index, policies, config.region);
   const key = await loadOrCreateSigningKey(join(deps.dataDir, 'keys', 'registry-token.pem'));
   const tokens = new RegistryTokens(key, config.service, config.tokenTtlS, config.refreshTokenTtlS);
   const logins = new Logins(identity, accessKeys, tokens);
@@ -78,9 +81,10 @@ export async function composeRegistry(deps: {
       ...repositoryOperations(scope, index),
       ...imageOperations(scope, registry, catalog),
       ...lifecycleOperations(scope, lifecycle),
+      ...policyOperations(scope, policies),
       ...authorizationOperations(tokens, config.ecrLoginTtlS, deps.server.publicUrl),
     },
-    { publicUrl: deps.server.publicUrl },
+    { publicUrl: deps.server.publicUrl, region: config.region },
   );
   const sweepUploads = () => uploads.sweepStale(Date.now() - config.uploadExpiryS * 1000);
   return {

@@ -5,7 +5,10 @@ import { isValidName, parseRepositoryName, type RepositoryName } from '../names.
 import type { CatalogFilter, RepositoryIndex } from '../repository-index.ts';
 import type { MountSource } from '../registry.ts';
 import type { AccessClaims, CredentialRef } from './registry-tokens.ts';
-import { grants, type AccessEntry, type RepositoryAction } from './scope.ts';
+import { grants, repositoryActions, type AccessEntry, type RepositoryAction } from './scope.ts';
+import type { Policies } from '../management/policies.ts';
+import { pullActions, pushActions } from '../policy/ecr-actions.ts';
+import { evaluatePolicy, type PolicyDecision } from '../policy/iam-policy.ts';
 
 /** Who is asking, as the registry sees it. */
 export type Principal =
@@ -24,36 +27,68 @@ export interface Actor {
 /** Minimum workspace role for each repository action. */
 const minimumRole: Record<RepositoryAction, Role> = { pull: 'view', push: 'maintain', delete: 'maintain' };
 
+/** The ECR actions a policy must allow (all of them) for each registry action. */
+const policyActions: Record<RepositoryAction, readonly string[]> = { pull: pullActions, push: pushActions, delete: ['ecr:BatchDeleteImage'] };
+
+/** API token scopes only ever narrow a user's rights. */
+function narrow(allowed: Set<RepositoryAction>, actor: Actor): Set<RepositoryAction> {
+  for (const action of allowed) {
+    if (!scopeAllows(actor.scopes, action === 'pull' ? 'registry:pull' : 'registry:push')) allowed.delete(action);
+  }
+  return allowed;
+}
+
 /**
  * Decides what a principal may do to a repository: members by workspace role (pull: view+,
- * push and delete: maintain+), anyone may pull a public repository, the system admin may do
- * everything. API token scopes only ever narrow a user's rights.
+ * push and delete: maintain+), anyone may pull a public repository, repository policies grant
+ * and deny (Deny wins), the system admin may do everything. API token scopes only ever narrow a
+ * user's rights.
  */
 export class RegistryAccess {
   constructor(
     private readonly identity: IdentityStore,
     private readonly index: RepositoryIndex,
+    private readonly policies: Policies,
+    /** The region in repository ARNs that policies name. */
+    private readonly region: string,
   ) {}
 
-  /** The actions `actor` (undefined: anonymous) may perform on `name`. */
+  /**
+   * The actions `actor` (undefined: anonymous) may perform on `name`: by workspace role, pull
+   * when the repository is public, then the repository's policy, whose explicit Deny wins over
+   * everything and whose Allow grants users of other workspaces.
+   */
   async allowedActions(actor: Actor | undefined, name: RepositoryName): Promise<Set<RepositoryAction>> {
     const allowed = new Set<RepositoryAction>();
     const workspace = await this.identity.findWorkspace(name.workspace);
     if (!workspace) return allowed;
-    const role = actor && !actor.user.isAdmin ? await this.identity.roleOf(actor.user.id, workspace.id) : undefined;
-    for (const action of ['pull', 'push', 'delete'] as const) {
-      if (actor?.user.isAdmin || roleAtLeast(role, minimumRole[action])) allowed.add(action);
-    }
-    if (!allowed.has('pull')) {
-      const repository = await this.index.find(workspace.id, name.path);
-      if (repository?.isPublic) allowed.add('pull');
-    }
-    if (actor) {
-      for (const action of allowed) {
-        if (!scopeAllows(actor.scopes, action === 'pull' ? 'registry:pull' : 'registry:push')) allowed.delete(action);
+    const repository = await this.index.find(workspace.id, name.path);
+    if (actor?.user.isAdmin) return narrow(new Set(repositoryActions), actor);
+    const role = actor ? await this.identity.roleOf(actor.user.id, workspace.id) : undefined;
+    for (const action of repositoryActions) if (roleAtLeast(role, minimumRole[action])) allowed.add(action);
+    if (repository?.isPublic) allowed.add('pull');
+    if (actor && repository?.policyText) {
+      const decide = await this.policyJudge(actor, repository.policyText, `arn:aws:ecr:${this.region}:${workspace.registryId}:repository/${repository.name}`);
+      for (const action of repositoryActions) {
+        const decision = decide(policyActions[action]);
+        if (decision === 'deny') allowed.delete(action);
+        if (decision === 'allow') allowed.add(action);
       }
     }
-    return allowed;
+    return actor ? narrow(allowed, actor) : allowed;
+  }
+
+  /** Decides groups of ECR actions for `actor` under a repository policy: any Deny denies, all Allow allows. */
+  private async policyJudge(actor: Actor, policyText: string, resource: string): Promise<(actions: readonly string[]) => PolicyDecision> {
+    const document = this.policies.document(policyText, 'repository');
+    const accounts = (await this.identity.workspacesOf(actor.user.id)).map((w) => w.registryId);
+    const caller = { aws: accounts.map((account) => `arn:aws:iam::${account}:user/${actor.user.name}`) };
+    const context = { 'aws:username': actor.user.name, 'aws:PrincipalAccount': accounts };
+    return (actions) => {
+      const decisions = actions.map((action) => evaluatePolicy(document, { caller, action, resource, context }));
+      if (decisions.includes('deny')) return 'deny';
+      return decisions.every((d) => d === 'allow') ? 'allow' : 'none';
+    };
   }
 
   /** Whether the principal may perform `action` on `name`. */

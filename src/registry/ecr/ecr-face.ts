@@ -12,8 +12,6 @@ import { verifySigV4 } from './sigv4.ts';
 
 const targetPrefix = 'AmazonEC2ContainerRegistry_V20150921.';
 const maxRequestBytes = 1024 * 1024;
-/** The region reported for API-token callers, who sign nothing. */
-const defaultRegion = 'eu-west-2';
 
 /**
  * The Amazon ECR API (AWS JSON 1.1) at `/ecr`: `aws ecr … --endpoint-url http://HOST/ecr` and the
@@ -26,7 +24,8 @@ export class EcrFace {
     private readonly identity: IdentityStore,
     private readonly accessKeys: AccessKeys,
     private readonly operations: EcrOperations,
-    private readonly options: { publicUrl?: string },
+    /** `region` is reported to API-token callers, who sign nothing. */
+    private readonly options: { publicUrl?: string; region: string },
   ) {}
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -69,7 +68,7 @@ export class EcrFace {
     const slug = String(req.headers['x-berth-workspace'] ?? found.user.name);
     const workspace = await this.identity.findWorkspace(slug);
     if (!workspace) throw new EcrError('InvalidParameterException', `no workspace "${slug.slice(0, 100)}"`);
-    return { user: found.user, workspace, region: defaultRegion, host, credential: { kind: 'api-token', id: found.token.id } };
+    return { user: found.user, workspace, region: this.options.region, host, credential: { kind: 'api-token', id: found.token.id } };
   }
 }
 
