@@ -24,17 +24,40 @@ export class ApiClient {
     this.token = options.token ?? process.env.BERTH_TOKEN ?? readTokenFile(options.data ?? process.env.BERTH_DATA_DIR ?? 'berth-data');
   }
 
-  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let response: Response;
+  /**
+   * Calls an operation of the ECR-compatible API as this token's user, in `workspace` (default:
+   * the user's own). The CLI's registry commands use the very functions `aws ecr` reaches.
+   */
+  async ecr<T>(operation: string, input: Record<string, unknown>, workspace?: string): Promise<T> {
+    const response = await this.send('/ecr/', {
+      method: 'POST',
+      headers: {
+        Authorization: `Bearer ${this.token}`,
+        'Content-Type': 'application/x-amz-json-1.1',
+        'X-Amz-Target': `AmazonEC2ContainerRegistry_V20150921.${operation}`,
+        ...(workspace ? { 'X-Berth-Workspace': workspace } : {}),
+      },
+      body: JSON.stringify(input),
+    });
+    const value = (await response.json()) as T & { __type?: string; message?: string };
+    if (!response.ok) throw new CliError(`${value.__type ?? response.status}: ${value.message ?? response.statusText}`);
+    return value;
+  }
+
+  private async send(path: string, init: RequestInit): Promise<Response> {
     try {
-      response = await fetch(`${this.url}${path}`, {
-        method,
-        headers: { Authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
+      return await fetch(`${this.url}${path}`, init);
     } catch (error) {
       throw new CliError(`cannot reach Berth at ${this.url} (${(error as Error).cause ?? (error as Error).message}); is \`berth up\` running?`);
     }
+  }
+
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await this.send(path, {
+      method,
+      headers: { Authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const text = await response.text();
     const value = text ? (JSON.parse(text) as unknown) : undefined;
     if (!response.ok) {

@@ -1,19 +1,13 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { startServer } from '../server/compose.ts';
-import { ApiClient, CliError, type ClientOptions } from './client.ts';
+import { clientFor, integer } from './arguments.ts';
+import { CliError } from './client.ts';
 import { printTable } from './output.ts';
+import { registryCommands } from './registry-commands.ts';
 
 const program = new Command('berth').description('Berth: interactive research Studios, their images and their registry').showHelpAfterError();
 
-function clientOptions(command: Command): ClientOptions {
-  return command.optsWithGlobals() as ClientOptions;
-}
-
-function integer(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a whole number');
-  return Number(value);
-}
 
 program
   .option('--url <url>', 'Berth to talk to (default $BERTH_URL or http://127.0.0.1:8080)')
@@ -52,7 +46,7 @@ users
   .command('list')
   .option('--json', 'print JSON')
   .action(async (options: { json?: boolean }, command: Command) => {
-    const result = await new ApiClient(clientOptions(command)).call<{ users: Array<{ name: string; isAdmin: boolean }> }>('GET', '/api/users');
+    const result = await clientFor(command).call<{ users: Array<{ name: string; isAdmin: boolean }> }>('GET', '/api/users');
     if (options.json) return console.log(JSON.stringify(result.users, null, 2));
     printTable(['NAME', 'ADMIN'], result.users.map((u) => [u.name, u.isAdmin ? 'yes' : '']));
   });
@@ -62,7 +56,7 @@ users
   .option('--admin', 'make the user a system administrator')
   .option('--json', 'print JSON')
   .action(async (name: string, options: { admin?: boolean; json?: boolean }, command: Command) => {
-    const result = await new ApiClient(clientOptions(command)).call('POST', '/api/users', { name, admin: options.admin ?? false });
+    const result = await clientFor(command).call('POST', '/api/users', { name, admin: options.admin ?? false });
     console.log(options.json ? JSON.stringify(result, null, 2) : `created user ${name} with workspace ${name}`);
   });
 
@@ -76,7 +70,7 @@ tokens
   .option('--expires-in <seconds>', 'lifetime in seconds', integer)
   .option('--json', 'print JSON')
   .action(async (options: { name: string; user?: string; scope?: string[]; expiresIn?: number; json?: boolean }, command: Command) => {
-    const client = new ApiClient(clientOptions(command));
+    const client = clientFor(command);
     const user = options.user ?? (await client.call<{ user: { name: string } }>('GET', '/api/me')).user.name;
     const result = await client.call<{ secret: string }>('POST', `/api/users/${encodeURIComponent(user)}/tokens`, {
       name: options.name,
@@ -93,7 +87,7 @@ keys
   .option('--workspace <slug>', 'the workspace (ECR "registry") the key addresses (default: your personal one)')
   .option('--json', 'print {"accessKeyId", "secretAccessKey"} as JSON')
   .action(async (options: { workspace?: string; json?: boolean }, command: Command) => {
-    const pair = await new ApiClient(clientOptions(command)).call<{ accessKeyId: string; secretAccessKey: string; workspace: string; registryId: string }>(
+    const pair = await clientFor(command).call<{ accessKeyId: string; secretAccessKey: string; workspace: string; registryId: string }>(
       'POST',
       '/api/access-keys',
       { workspace: options.workspace },
@@ -107,7 +101,7 @@ keys
   .command('list')
   .option('--json', 'print JSON')
   .action(async (options: { json?: boolean }, command: Command) => {
-    const result = await new ApiClient(clientOptions(command)).call<{ accessKeys: Array<{ accessKeyId: string; workspace: string; createdAt: number; lastUsedAt: number | null }> }>(
+    const result = await clientFor(command).call<{ accessKeys: Array<{ accessKeyId: string; workspace: string; createdAt: number; lastUsedAt: number | null }> }>(
       'GET',
       '/api/access-keys',
     );
@@ -118,7 +112,7 @@ keys
 keys
   .command('delete <accessKeyId>')
   .action(async (accessKeyId: string, _options: unknown, command: Command) => {
-    await new ApiClient(clientOptions(command)).call('DELETE', `/api/access-keys/${encodeURIComponent(accessKeyId)}`);
+    await clientFor(command).call('DELETE', `/api/access-keys/${encodeURIComponent(accessKeyId)}`);
     console.log(`deleted ${accessKeyId}`);
   });
 
@@ -127,7 +121,7 @@ workspaces
   .command('list')
   .option('--json', 'print JSON')
   .action(async (options: { json?: boolean }, command: Command) => {
-    const result = await new ApiClient(clientOptions(command)).call<{ workspaces: Array<{ slug: string; role: string; registryId: string }> }>(
+    const result = await clientFor(command).call<{ workspaces: Array<{ slug: string; role: string; registryId: string }> }>(
       'GET',
       '/api/workspaces',
     );
@@ -138,64 +132,21 @@ workspaces
   .command('add <slug>')
   .option('--organization <name>', 'organization it belongs to')
   .action(async (slug: string, options: { organization?: string }, command: Command) => {
-    await new ApiClient(clientOptions(command)).call('POST', '/api/workspaces', { slug, organization: options.organization });
+    await clientFor(command).call('POST', '/api/workspaces', { slug, organization: options.organization });
     console.log(`created workspace ${slug}`);
   });
 workspaces
   .command('member <workspace> <user> <role>')
   .description('set a member role: view, launch, maintain, admin, owner, or none to remove')
   .action(async (workspace: string, user: string, role: string, _options: unknown, command: Command) => {
-    const client = new ApiClient(clientOptions(command));
+    const client = clientFor(command);
     const path = `/api/workspaces/${encodeURIComponent(workspace)}/members/${encodeURIComponent(user)}`;
     if (role === 'none') await client.call('DELETE', path);
     else await client.call('PUT', path, { role });
     console.log(role === 'none' ? `removed ${user} from ${workspace}` : `${user} is ${role} of ${workspace}`);
   });
 
-const registry = program.command('registry').description('the OCI registry');
-registry
-  .command('gc')
-  .description('delete blobs no manifest references (blobs touched within the grace period are kept)')
-  .option('--dry-run', 'only report what would be deleted')
-  .option('--grace <seconds>', 'keep blobs written or linked this recently', integer)
-  .option('--json', 'print JSON')
-  .action(async (options: { dryRun?: boolean; grace?: number; json?: boolean }, command: Command) => {
-    const report = await new ApiClient(clientOptions(command)).call<{ deletedBlobs: number; freedBytes: number; orphanFiles: number; staleUploads: number }>(
-      'POST',
-      '/api/registry/gc',
-      { dryRun: options.dryRun ?? false, graceS: options.grace },
-    );
-    if (options.json) return console.log(JSON.stringify(report, null, 2));
-    const verb = options.dryRun ? 'would delete' : 'deleted';
-    console.log(`${verb} ${report.deletedBlobs} blobs (${(report.freedBytes / 1048576).toFixed(1)} MiB), ${report.orphanFiles} orphan files, ${report.staleUploads} stale uploads`);
-  });
-registry
-  .command('visibility <repository> <visibility>')
-  .description('make a repository public (anonymous pull) or private, e.g. admin/tools/x public')
-  .action(async (repository: string, visibility: string, _options: unknown, command: Command) => {
-    if (visibility !== 'public' && visibility !== 'private') throw new CliError('visibility must be public or private');
-    await new ApiClient(clientOptions(command)).call('PATCH', `/api/registry/repositories/${repository}`, { public: visibility === 'public' });
-    console.log(`${repository} is ${visibility}`);
-  });
-
-registry
-  .command('lifecycle')
-  .description('lifecycle policies')
-  .command('run')
-  .description('apply lifecycle policies now (all repositories, or one)')
-  .option('--repository <name>', 'only this repository, e.g. admin/tools/x')
-  .option('--dry-run', 'only report what would expire')
-  .option('--json', 'print JSON')
-  .action(async (options: { repository?: string; dryRun?: boolean; json?: boolean }, command: Command) => {
-    const report = await new ApiClient(clientOptions(command)).call<{ repositories: number; expired: Array<{ repository: string; digest: string; tags: string[]; rulePriority: number }> }>(
-      'POST',
-      '/api/registry/lifecycle/run',
-      { repository: options.repository, dryRun: options.dryRun ?? false },
-    );
-    if (options.json) return console.log(JSON.stringify(report, null, 2));
-    printTable(['REPOSITORY', 'DIGEST', 'TAGS', 'RULE'], report.expired.map((e) => [e.repository, e.digest.slice(0, 19), e.tags.join(','), String(e.rulePriority)]));
-    console.log(`${options.dryRun ? 'would expire' : 'expired'} ${report.expired.length} images in ${report.repositories} repositories`);
-  });
+registryCommands(program.command('registry').description('the OCI registry and its management'));
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof ConfigError || error instanceof CliError) {
