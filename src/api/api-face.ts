@@ -4,6 +4,7 @@ import { BodyTooLarge } from '../http/body.ts';
 import { scopeAllows } from '../identity/api-tokens.ts';
 import { IdentityError } from '../identity/errors.ts';
 import type { Authenticated, IdentityStore } from '../identity/identity-store.ts';
+import { RegistryError } from '../registry/errors.ts';
 import { ApiError, sendJson, type ApiContext } from './api-context.ts';
 
 export type ApiHandler = (ctx: ApiContext) => Promise<void>;
@@ -71,6 +72,15 @@ function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof ApiError) return error;
   if (error instanceof IdentityError) return new ApiError(identityStatus[error.code], error.code, error.message);
   if (error instanceof BodyTooLarge) return new ApiError(413, 'BODY_TOO_LARGE', error.message);
+  if (error instanceof RegistryError) return new ApiError(registryStatus(error), error.kind, error.message);
   if (error instanceof URIError) return new ApiError(400, 'INVALID_PATH', 'the path is not valid percent-encoding');
   return undefined;
+}
+
+function registryStatus(error: RegistryError): number {
+  if (/NotFound|Unknown$/.test(error.kind)) return 404;
+  if (/AlreadyExists$/.test(error.kind)) return 409;
+  if (error.kind === 'Denied') return 403;
+  if (error.kind === 'UpstreamUnavailable') return 502;
+  return 400;
 }

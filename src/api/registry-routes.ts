@@ -4,12 +4,14 @@ import { roleAtLeast } from '../identity/roles.ts';
 import { isRegistryError } from '../registry/errors.ts';
 import type { GarbageCollector } from '../registry/garbage-collector.ts';
 import type { Lifecycle } from '../registry/management/lifecycle.ts';
+import type { Credentials } from '../registry/management/credentials.ts';
 import { parseRepositoryName } from '../registry/names.ts';
 import type { RepositoryIndex } from '../registry/repository-index.ts';
 import type { RegistryConfig } from '../config/schema.ts';
 import { ApiError, readJson, requireSystemAdmin, sendJson } from './api-context.ts';
 import type { ApiRoute } from './api-face.ts';
 
+const newCredential = z.object({ name: z.string().min(1).max(512), username: z.string().max(512).optional(), secret: z.string().min(1).max(8192) }).strict();
 const repositorySettings = z.object({ public: z.boolean() }).strict();
 const lifecycleRequest = z.object({ repository: z.string().optional(), dryRun: z.boolean().optional() }).strict();
 const gcRequest = z.object({ dryRun: z.boolean().optional(), graceS: z.number().int().min(0).optional() }).strict();
@@ -20,9 +22,39 @@ export function registryRoutes(deps: {
   index: RepositoryIndex;
   gc: GarbageCollector;
   lifecycle: Lifecycle;
+  credentials: Credentials;
   config: RegistryConfig;
 }): ApiRoute[] {
+  const workspaceAdmin = async (ctx: Parameters<ApiRoute['handler']>[0], slug: string) => {
+    const workspace = await deps.identity.requireWorkspace(slug);
+    if (!ctx.caller.user.isAdmin && !roleAtLeast(await deps.identity.roleOf(ctx.caller.user.id, workspace.id), 'admin')) {
+      throw new ApiError(403, 'FORBIDDEN', `only an admin of ${workspace.slug} may manage its credentials`);
+    }
+    return workspace;
+  };
   return [
+    {
+      method: 'POST',
+      pattern: /^\/api\/workspaces\/([^/]+)\/credentials$/,
+      handler: async (ctx) => {
+        const workspace = await workspaceAdmin(ctx, ctx.params[0]!);
+        const body = await readJson(ctx, newCredential);
+        sendJson(ctx.res, 201, { credential: await deps.credentials.put(workspace, body) });
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/api\/workspaces\/([^/]+)\/credentials$/,
+      handler: async (ctx) => sendJson(ctx.res, 200, { credentials: await deps.credentials.list(await workspaceAdmin(ctx, ctx.params[0]!)) }),
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/api\/workspaces\/([^/]+)\/credentials\/(.+)$/,
+      handler: async (ctx) => {
+        await deps.credentials.delete(await workspaceAdmin(ctx, ctx.params[0]!), ctx.params[1]!);
+        ctx.res.writeHead(204).end();
+      },
+    },
     {
       method: 'PATCH',
       pattern: /^\/api\/registry\/repositories\/(.+)$/,

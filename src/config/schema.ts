@@ -67,6 +67,12 @@ export const registrySchema = z
       .min(60)
       .default(12 * 3_600)
       .describe('validity of GetAuthorizationToken passwords, seconds (12 h, as Amazon ECR)'),
+    pullThroughRevalidateS: z
+      .number()
+      .int()
+      .min(0)
+      .default(86_400)
+      .describe('a cached tag is re-checked with its upstream at most this often, seconds (24 h, as ECR)'),
     lifecycleIntervalS: z
       .number()
       .int()

@@ -6,7 +6,7 @@ import type { DigestLocks } from './digest-locks.ts';
 import { RegistryError } from './errors.ts';
 import { mediaTypes, parseManifest } from './manifest.ts';
 import { parseTag, type RepositoryName } from './names.ts';
-import type { CatalogFilter, ManifestRecord, Page, Repository, RepositoryIndex } from './repository-index.ts';
+import type { CatalogFilter, ManifestRecord, Page, Repository, RepositoryIndex, RepositorySettings } from './repository-index.ts';
 import { BlobNotFound, type BlobStore, type ByteRange } from './storage/blob-store.ts';
 
 export interface RegistryDeps {
@@ -15,6 +15,8 @@ export interface RegistryDeps {
   blobs: BlobStore;
   locks: DigestLocks;
   maxManifestBytes: number;
+  /** Settings for a repository created by a first push (repository creation templates). */
+  newRepositorySettings?: (workspaceId: string, path: string) => Promise<Partial<RepositorySettings>>;
 }
 
 export type Reference = { tag: string } | { digest: Digest };
@@ -27,7 +29,7 @@ export type MountSource = { repositoryId: string; workspaceId: string; fullName:
  * Authorization happens before: every method assumes the caller may do what it asks.
  */
 export class Registry {
-  constructor(private readonly deps: RegistryDeps) {}
+  constructor(protected readonly deps: RegistryDeps) {}
 
   /** The workspace a name belongs to. Throws NameUnknown. */
   async workspaceOf(name: RepositoryName): Promise<Workspace> {
@@ -48,10 +50,13 @@ export class Registry {
     return repository;
   }
 
-  /** The repository a push goes to, created on first push. */
+  /** The repository a push goes to, created on first push (with its creation template's settings). */
   async forPush(name: RepositoryName): Promise<Repository> {
     const workspace = await this.workspaceOf(name);
-    return this.deps.index.ensure(workspace.id, name.path);
+    const existing = await this.deps.index.find(workspace.id, name.path);
+    if (existing) return existing;
+    const settings = (await this.deps.newRepositorySettings?.(workspace.id, name.path)) ?? {};
+    return this.deps.index.ensure(workspace.id, name.path, settings);
   }
 
   async blobSize(repository: Repository, digest: Digest): Promise<number> {

@@ -232,7 +232,8 @@ export class RepositoryIndex {
     const repositoryId = repository.id;
     await this.db.transaction().execute(async (tx) => {
       if (!repository.upstreamRuleId) await this.requireReferences(tx, repositoryId, parsed);
-      if (tag !== undefined && repository.imageTagMutability === 'IMMUTABLE') await requireTagFree(tx, repository, tag, digest);
+      // A cache follows its upstream's tags; pushes into it are refused before they get here.
+      if (tag !== undefined && repository.imageTagMutability === 'IMMUTABLE' && !repository.upstreamRuleId) await requireTagFree(tx, repository, tag, digest);
       await upsertBlob(tx, digest, size);
       await tx
         .insertInto('manifests')
@@ -312,6 +313,16 @@ export class RepositoryIndex {
       const result = await tx.deleteFrom('manifests').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
       return Number(result.numDeletedRows) > 0;
     });
+  }
+
+  /** When the upstream was last asked about a cached tag (ms), or undefined for an unknown tag. */
+  async tagCheckedAt(repositoryId: string, tag: string): Promise<number | null | undefined> {
+    const row = await this.db.selectFrom('tags').select('upstream_checked_at').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
+    return row ? row.upstream_checked_at : undefined;
+  }
+
+  async markTagChecked(repositoryId: string, tag: string): Promise<void> {
+    await this.db.updateTable('tags').set({ upstream_checked_at: Date.now() }).where('repository_id', '=', repositoryId).where('name', '=', tag).execute();
   }
 
   /** Removes one tag; the manifest stays. Returns false when there was no such tag. */

@@ -16,14 +16,21 @@ import { authorizationOperations } from '../registry/ecr/operations/authorizatio
 import { imageOperations } from '../registry/ecr/operations/images.ts';
 import { lifecycleOperations } from '../registry/ecr/operations/lifecycle.ts';
 import { policyOperations } from '../registry/ecr/operations/policies.ts';
+import { pullThroughOperations } from '../registry/ecr/operations/pull-through.ts';
 import { repositoryOperations } from '../registry/ecr/operations/repositories.ts';
 import { GarbageCollector } from '../registry/garbage-collector.ts';
 import { ImageCatalog } from '../registry/management/image-catalog.ts';
 import { Lifecycle } from '../registry/management/lifecycle.ts';
 import { Policies } from '../registry/management/policies.ts';
+import { CreationTemplates } from '../registry/management/creation-templates.ts';
+import { Credentials } from '../registry/management/credentials.ts';
+import { BlobFills } from '../registry/pullthrough/blob-fill.ts';
+import { CacheRules, type CacheRule } from '../registry/pullthrough/cache-rules.ts';
+import { PullThroughRegistry } from '../registry/pullthrough/pull-through-registry.ts';
+import { UpstreamRegistry } from '../registry/pullthrough/upstream-registry.ts';
+import type { SecretBox } from '../secrets/secret-box.ts';
 import { OciFace } from '../registry/oci/oci-face.ts';
 import { TokenEndpoint } from '../registry/oci/token-endpoint.ts';
-import { Registry } from '../registry/registry.ts';
 import { RepositoryIndex } from '../registry/repository-index.ts';
 import type { BlobStore } from '../registry/storage/blob-store.ts';
 import { FsBlobStore } from '../registry/storage/fs-blob-store.ts';
@@ -43,6 +50,8 @@ export interface RegistryPart {
   jobs: Array<{ name: string; everyS: number; run: () => Promise<unknown> }>;
   /** Work to do once before the server reports ready. */
   startup: () => Promise<unknown>;
+  /** Ends work in flight (cache fills). */
+  close: () => Promise<void>;
 }
 
 /** The registry part: storage, metadata, domain services and its two faces (OCI and ECR). */
@@ -53,13 +62,29 @@ export async function composeRegistry(deps: {
   database: OpenedDatabase;
   identity: IdentityStore;
   accessKeys: AccessKeys;
+  secrets: SecretBox;
+  log: (line: string) => void;
 }): Promise<RegistryPart> {
   const { config, database, identity, accessKeys } = deps;
   const blobs = await blobStores.fs(deps.dataDir);
   const index = new RepositoryIndex(database.db, database.kind);
   const locks = new DigestLocks();
   const uploads = new Uploads(database.db, blobs, index, locks);
-  const registry = new Registry({ identity, index, blobs, locks, maxManifestBytes: config.maxManifestBytes });
+  const credentials = new Credentials(database.db, deps.secrets);
+  const templates = new CreationTemplates(database.db);
+  const rules = new CacheRules(database.db);
+  const fills = new BlobFills(blobs, { locks });
+  const registry = new PullThroughRegistry(
+    {
+      identity,
+      index,
+      blobs,
+      locks,
+      maxManifestBytes: config.maxManifestBytes,
+      newRepositorySettings: (workspaceId, path) => templates.settingsFor(workspaceId, path, 'CREATE_ON_PUSH'),
+    },
+    { rules, credentials, templates, fills, revalidateAfterMs: config.pullThroughRevalidateS * 1000, log: deps.log },
+  );
   const policies = new Policies(database.db, index);
   const access = new RegistryAccess(identity, index, policies, config.region);
   const key = await loadOrCreateSigningKey(join(deps.dataDir, 'keys', 'registry-token.pem'));
@@ -82,6 +107,7 @@ export async function composeRegistry(deps: {
       ...imageOperations(scope, registry, catalog),
       ...lifecycleOperations(scope, lifecycle),
       ...policyOperations(scope, policies),
+      ...pullThroughOperations(scope, rules, credentials, templates, (rule) => checkUpstream(rule, credentials)),
       ...authorizationOperations(tokens, config.ecrLoginTtlS, deps.server.publicUrl),
     },
     { publicUrl: deps.server.publicUrl, region: config.region },
@@ -90,11 +116,23 @@ export async function composeRegistry(deps: {
   return {
     oci,
     ecr,
-    apiRoutes: registryRoutes({ identity, index, gc, lifecycle, config }),
+    apiRoutes: registryRoutes({ identity, index, gc, lifecycle, credentials, config }),
     jobs: [
       { name: 'stale upload sweep', everyS: config.maintenanceIntervalS, run: sweepUploads },
       { name: 'lifecycle policies', everyS: config.lifecycleIntervalS, run: () => lifecycle.run() },
     ],
     startup: sweepUploads,
+    close: () => fills.close(),
   };
+}
+
+/** ValidatePullThroughCacheRule: can Berth reach the upstream and log in with the rule's credential? */
+async function checkUpstream(rule: CacheRule, credentials: Credentials): Promise<{ isValid: true } | { isValid: false; failure: string }> {
+  try {
+    const login = rule.credentialName ? await credentials.reveal(rule.workspaceId, rule.credentialName) : undefined;
+    await new UpstreamRegistry({ url: rule.upstreamBase, credentials: login, timeoutMs: 10_000 }).ping();
+    return { isValid: true };
+  } catch (error) {
+    return { isValid: false, failure: (error as Error).message };
+  }
 }

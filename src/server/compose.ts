@@ -35,7 +35,8 @@ export async function startServer(config: BerthConfig, log: (line: string) => vo
     const bootstrap = await ensureAdmin(identity, { dataDir, adminToken: config.auth.adminToken });
     const secrets = await SecretBox.open({ secret: config.auth.secretKey, keyFile: join(dataDir, 'secret.key') });
     const accessKeys = new AccessKeys(database.db, identity, secrets);
-    const registry = await composeRegistry({ config: config.registry, server: config.server, dataDir, database, identity, accessKeys });
+    const registry = await composeRegistry({ config: config.registry, server: config.server, dataDir, database, identity, accessKeys, secrets, log });
+    closers.unshift(registry.close);
     const api = new ApiFace(identity, [...identityRoutes(identity, accessKeys), ...registry.apiRoutes]);
 
     let ready = false;

@@ -1,3 +1,4 @@
+import { ECRClient } from '@aws-sdk/client-ecr';
 import { run, type RunResult } from './processes.ts';
 
 /** Debian's aws CLI v2 (another `aws` may come first on PATH). */
@@ -34,4 +35,12 @@ export function runAws(berthUrl: string, key: AwsKey, args: string[], input?: st
       AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
     },
   });
+}
+
+/**
+ * The AWS SDK's ECR client against Berth, for operations newer than the Debian aws CLI
+ * (pull-through credentials, repository creation templates).
+ */
+export function ecrSdk(berthUrl: string, key: AwsKey): ECRClient {
+  return new ECRClient({ endpoint: `${berthUrl}/ecr`, region: 'eu-west-2', credentials: key, maxAttempts: 1 });
 }

@@ -58,8 +58,12 @@ export interface UploadWriter {
    * signal aborts, the bytes already written stay staged and `size()` tells how many.
    */
   append(source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number>;
-  /** Streams the staged bytes back (to re-hash an upload resumed after a restart). */
-  readBack(): Readable;
+  /**
+   * Streams the staged bytes from offset `start` (default 0) to the end staged when the stream
+   * reaches it: to re-hash an upload resumed after a restart, or to tail an upload another task is
+   * still appending to (a pull-through fill). Bytes staged later need another `readBack`.
+   */
+  readBack(start?: number): Readable;
   /**
    * Publishes the staged bytes as blob `digest` (the caller has verified the digest) and removes
    * the staging area. If the blob already exists, the staged copy is simply discarded.

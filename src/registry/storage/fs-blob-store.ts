@@ -120,8 +120,8 @@ class FsUploadWriter implements UploadWriter {
     return this.size();
   }
 
-  readBack(): Readable {
-    return createReadStream(this.dataPath, { highWaterMark: readChunkBytes });
+  readBack(start = 0): Readable {
+    return createReadStream(this.dataPath, { start, highWaterMark: readChunkBytes });
   }
 
   async commit(digest: Digest): Promise<void> {

@@ -92,6 +92,17 @@ export function blobStoreContract(name: string, factory: StoreFactory, skips: Sk
         assert.deepEqual(ids, ['upload-resume-001']);
       }));
 
+    test('readBack from an offset streams the rest of the staged bytes', () =>
+      withStore(async (store) => {
+        const writer = await store.upload('upload-readback-01', { create: true });
+        await writer.append(Readable.from([Buffer.from('0123456789')]));
+        assert.equal((await readAll(writer.readBack(4))).toString(), '456789');
+        await writer.append(Readable.from([Buffer.from('abc')]));
+        assert.equal((await readAll(writer.readBack(10))).toString(), 'abc', 'bytes appended later are read from where the reader got to');
+        assert.equal((await readAll(writer.readBack(13))).length, 0, 'from the end there is nothing (yet)');
+        assert.equal((await readAll(writer.readBack())).toString(), '0123456789abc');
+      }));
+
     test('an unknown upload rejects with UploadNotFound unless created', () =>
       withStore(async (store) => {
         await assert.rejects(store.upload('upload-missing-01'), UploadNotFound);
