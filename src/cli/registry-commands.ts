@@ -142,6 +142,58 @@ export function registryCommands(registry: Command): void {
       });
     });
 
+  const rules = registry.command('cache-rules').description('pull-through cache rules (ECR style)');
+  ws(rules.command('list')).action(async (o: Options, c: Command) => {
+    const { pullThroughCacheRules } = await clientFor(c).ecr<{ pullThroughCacheRules: Array<{ ecrRepositoryPrefix: string; upstreamRegistryUrl: string; upstreamRegistry?: string; credentialArn?: string; createdAt: number }> }>(
+      'DescribePullThroughCacheRules',
+      {},
+      o.workspace,
+    );
+    print(o.json, pullThroughCacheRules, () =>
+      printTable(['PREFIX', 'UPSTREAM', 'KIND', 'CREDENTIAL', 'CREATED'], pullThroughCacheRules.map((r) => [r.ecrRepositoryPrefix, r.upstreamRegistryUrl, r.upstreamRegistry ?? 'oci', r.credentialArn?.split(':secret:')[1] ?? '', when(r.createdAt)])),
+    );
+  });
+  ws(rules.command('create <prefix> <upstream>'))
+    .description('cache <workspace>/<prefix>/… from UPSTREAM (docker-hub, quay, ghcr.io, https://host or http://host:port)')
+    .option('--username <user>', 'log in upstream as this user; the password or token is read from standard input')
+    .action(async (prefix: string, upstream: string, o: Options & { username?: string }, c: Command) => {
+      const client = clientFor(c);
+      const preset: Record<string, [string, string]> = {
+        'docker-hub': ['registry-1.docker.io', 'docker-hub'],
+        quay: ['quay.io', 'quay'],
+        'ecr-public': ['public.ecr.aws', 'ecr-public'],
+        'github-container-registry': ['ghcr.io', 'github-container-registry'],
+        k8s: ['registry.k8s.io', 'k8s'],
+        'gitlab-container-registry': ['registry.gitlab.com', 'gitlab-container-registry'],
+      };
+      const [upstreamRegistryUrl, upstreamRegistry] = preset[upstream] ?? [upstream, undefined];
+      let credentialArn: string | undefined;
+      if (o.username) {
+        const secret = textFrom({ file: '-' }, 'upstream password').trim();
+        const me = await client.call<{ user: { name: string }; workspaces: Array<{ slug: string; registryId: string }> }>('GET', '/api/me');
+        const slug = o.workspace ?? me.user.name;
+        const name = `ecr-pullthroughcache/${prefix.replaceAll('/', '-')}`;
+        await client.call('POST', `/api/workspaces/${encodeURIComponent(slug)}/credentials`, { name, username: o.username, secret });
+        const registryId = me.workspaces.find((w) => w.slug === slug)?.registryId ?? '000000000000';
+        credentialArn = `arn:aws:secretsmanager:eu-west-2:${registryId}:secret:${name}`;
+      }
+      const rule = await client.ecr<{ ecrRepositoryPrefix: string; upstreamRegistryUrl: string }>(
+        'CreatePullThroughCacheRule',
+        { ecrRepositoryPrefix: prefix, upstreamRegistryUrl, ...(upstreamRegistry ? { upstreamRegistry } : {}), ...(credentialArn ? { credentialArn } : {}) },
+        o.workspace,
+      );
+      print(o.json, rule, () => console.log(`pulls of ${prefix}/<name> now come from ${rule.upstreamRegistryUrl}/<name>`));
+    });
+  ws(rules.command('validate <prefix>')).action(async (prefix: string, o: Options, c: Command) => {
+    const result = await clientFor(c).ecr<{ isValid: boolean; failure?: string; upstreamRegistryUrl: string }>('ValidatePullThroughCacheRule', { ecrRepositoryPrefix: prefix }, o.workspace);
+    print(o.json, result, () => console.log(result.isValid ? `✓ ${result.upstreamRegistryUrl} answers` : `✗ ${result.upstreamRegistryUrl}: ${result.failure}`));
+    if (!result.isValid) process.exitCode = 1;
+  });
+  ws(rules.command('delete <prefix>')).action(async (prefix: string, o: Options, c: Command) => {
+    await clientFor(c).ecr('DeletePullThroughCacheRule', { ecrRepositoryPrefix: prefix }, o.workspace);
+    console.log(`deleted the pull-through cache rule ${prefix}`);
+  });
+
   registry
     .command('gc')
     .description('delete blobs no manifest references (blobs touched within the grace period are kept)')

@@ -67,6 +67,17 @@ describe('berth registry … (the CLI over the ECR operations)', () => {
     assert.deepEqual(run.expired, []);
   });
 
+  it('creates, validates, lists and deletes a pull-through cache rule with an upstream login', async () => {
+    const created = await berthCli(['registry', 'cache-rules', 'create', 'mirror', berth.url, '--username', 'admin'], berth.adminToken);
+    assert.equal(created.code, 0, created.stderr);
+    const validated = await berthCli(['registry', 'cache-rules', 'validate', 'mirror']);
+    assert.equal(validated.code, 0, validated.stdout + validated.stderr);
+    const listed = await json<Array<{ ecrRepositoryPrefix: string; credentialArn: string }>>(['registry', 'cache-rules', 'list']);
+    assert.deepEqual(listed.map((r) => r.ecrRepositoryPrefix), ['mirror']);
+    assert.match(listed[0]!.credentialArn, /secret:ecr-pullthroughcache\/mirror$/);
+    assert.equal((await berthCli(['registry', 'cache-rules', 'delete', 'mirror'])).code, 0);
+  });
+
   it('says what is wrong without a token or with an unknown repository', async () => {
     const noRepo = await berthCli(['registry', 'images', 'list', 'nope']);
     assert.equal(noRepo.code, 2);
