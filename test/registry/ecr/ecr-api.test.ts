@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { aws, runAws, type AwsKey } from '../../support/aws.ts';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { CreateRepositoryCommand, DescribeRepositoriesCommand } from '@aws-sdk/client-ecr';
+import { HttpRequest } from '@smithy/protocol-http';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { aws, ecrSdk, runAws, type AwsKey } from '../../support/aws.ts';
 import { startBerth, type TestBerth } from '../../support/berth.ts';
 import { creds, removeDir, scratchDir, skopeo } from '../../support/containers.ts';
 import { ociReference, writeOciLayout, type GeneratedLayout } from '../../support/oci-image.ts';
@@ -158,6 +162,40 @@ describe('ECR-compatible API with the aws CLI', () => {
     assert.match(await failure(['delete-repository', '--repository-name', 'lc']), /RepositoryNotEmptyException/);
     await ecr('delete-repository', '--repository-name', 'lc', '--force');
     assert.match(await failure(['describe-images', '--repository-name', 'lc']), /RepositoryNotFoundException/);
+  });
+
+  it('refuses a request signed with a clock more than 5 minutes off', async () => {
+    const signer = new SignatureV4({ credentials: key, region: 'eu-west-2', service: 'ecr', sha256: Sha256 });
+    const url = new URL(`${berth.url}/ecr/`);
+    const request = new HttpRequest({
+      method: 'POST',
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: '/ecr/',
+      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AmazonEC2ContainerRegistry_V20150921.DescribeRepositories' },
+      body: '{}',
+    });
+    const signed = await signer.sign(request, { signingDate: new Date(Date.now() - 10 * 60 * 1000) });
+    const response = await fetch(url, { method: 'POST', headers: signed.headers as Record<string, string>, body: '{}' });
+    assert.equal(response.status, 403);
+    const body = (await response.json()) as { __type: string; message: string };
+    assert.equal(body.__type, 'InvalidSignatureException');
+    assert.match(body.message, /Signature expired/);
+  });
+
+  it('pages DescribeRepositories and ListImages with maxResults and nextToken', async () => {
+    const sdk = ecrSdk(berth.url, key);
+    for (const name of ['paged/a', 'paged/b', 'paged/c']) await sdk.send(new CreateRepositoryCommand({ repositoryName: name }));
+    const names: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await sdk.send(new DescribeRepositoriesCommand({ maxResults: 2, nextToken }));
+      assert.ok((page.repositories ?? []).length <= 2);
+      names.push(...(page.repositories ?? []).map((r) => r.repositoryName!));
+      nextToken = page.nextToken;
+    } while (nextToken);
+    assert.deepEqual(names.filter((n) => n.startsWith('paged/')), ['paged/a', 'paged/b', 'paged/c']);
+    await assert.rejects(sdk.send(new DescribeRepositoriesCommand({ nextToken: 'forged' })), { name: 'InvalidParameterException' });
   });
 
   it('a key of another user sees only what its workspace role allows', async () => {
