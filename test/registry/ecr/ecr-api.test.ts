@@ -117,6 +117,8 @@ describe('ECR-compatible API with the aws CLI', () => {
     const put = await ecr<{ image: { imageId: { imageDigest: string } } }>('put-image', '--repository-name', 'tools/x', '--image-tag', 'stable', '--image-manifest', manifest);
     assert.equal(put.image.imageId.imageDigest, layouts[0]!.top.digest);
     assert.match(await failure(['put-image', '--repository-name', 'tools/x', '--image-tag', 'stable', '--image-manifest', manifest]), /ImageAlreadyExistsException/);
+    const pulled = await ecr<{ imageDetails: Array<{ lastRecordedPullTime?: string }> }>('describe-images', '--repository-name', 'tools/x');
+    assert.ok(pulled.imageDetails[0]!.lastRecordedPullTime, 'a pull is recorded');
     const missing = await ecr<{ failures: Array<{ failureCode: string }> }>('batch-get-image', '--repository-name', 'tools/x', '--image-ids', 'imageTag=nope');
     assert.equal(missing.failures[0]!.failureCode, 'ImageNotFound');
   });
