@@ -5,7 +5,7 @@ set -euo pipefail
 declare -A package_of=(
   [skopeo]=skopeo [buildah]=buildah [podman]=podman [dockerd]=docker.io [docker]=docker.io
   [docker-registry]=docker-registry [busybox]=busybox-static [pg_ctlcluster]=postgresql
-  [redis-server]=redis-server [wrk]=wrk [newuidmap]=uidmap [htpasswd]=apache2-utils
+  [redis-server]=redis-server [wrk]=wrk [newuidmap]=uidmap [htpasswd]=apache2-utils [ab]=apache2-utils
 )
 missing=()
 for tool in "${!package_of[@]}"; do

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import type { IdentityStore, Workspace } from '../identity/identity-store.ts';
 import { algorithmOf, digestOf, isDigest, parseDigest, type Digest } from './digest.ts';
 import type { DigestLocks } from './digest-locks.ts';
@@ -70,6 +70,19 @@ export class Registry {
     await this.blobSize(repository, digest);
     try {
       return await this.deps.blobs.read(digest, range);
+    } catch (error) {
+      if (error instanceof BlobNotFound) throw blobUnknown(digest);
+      throw error;
+    }
+  }
+
+  /**
+   * Sends a blob of the repository (or a range of it) into `sink`, leaving the sink open. The
+   * caller has established with `blobSize` that the repository holds it.
+   */
+  async sendBlob(_repository: Repository, digest: Digest, sink: Writable, range: ByteRange | undefined, signal: AbortSignal): Promise<void> {
+    try {
+      await this.deps.blobs.copyTo(digest, sink, range, signal);
     } catch (error) {
       if (error instanceof BlobNotFound) throw blobUnknown(digest);
       throw error;

@@ -1,4 +1,3 @@
-import { pipeline } from 'node:stream/promises';
 import { parseDigest } from '../digest.ts';
 import { OciError } from './errors.ts';
 import type { OciContext } from './context.ts';
@@ -22,16 +21,18 @@ export async function getBlob(ctx: OciContext): Promise<void> {
     headers['Content-Range'] = `bytes ${range.start}-${range.end}/${size}`;
   }
   const length = range ? range.end - range.start + 1 : size;
+  ctx.res.writeHead(range ? 206 : 200, { ...headers, 'Content-Length': length });
   if (ctx.req.method === 'HEAD') {
-    ctx.res.writeHead(range ? 206 : 200, { ...headers, 'Content-Length': length });
     ctx.res.end();
     return;
   }
-  const stream = await registry.openBlob(repository, digest, range);
-  ctx.res.writeHead(range ? 206 : 200, { ...headers, 'Content-Length': length });
-  await pipeline(stream, ctx.res).catch((error) => {
-    if (!ctx.signal.aborted) throw error;
-  });
+  try {
+    await registry.sendBlob(repository, digest, ctx.res, range, ctx.signal);
+  } catch (error) {
+    if (ctx.signal.aborted) return;
+    throw error;
+  }
+  ctx.res.end();
 }
 
 /** DELETE /v2/<name>/blobs/<digest>: the repository stops serving it. */

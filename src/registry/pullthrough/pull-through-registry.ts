@@ -1,4 +1,5 @@
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../digest.ts';
 import { isRegistryError, RegistryError } from '../errors.ts';
 import type { CreationTemplates } from '../management/creation-templates.ts';
@@ -92,6 +93,13 @@ export class PullThroughRegistry extends Registry {
     if (linked || !repository.upstreamRuleId) return super.openBlob(repository, digest, range);
     const { body } = await this.fill(repository, digest);
     return range ? Readable.from(slice(body, range)) : body;
+  }
+
+  override async sendBlob(repository: Repository, digest: Digest, sink: Writable, range: ByteRange | undefined, signal: AbortSignal): Promise<void> {
+    const linked = await this.deps.index.linkedBlob(repository.id, digest);
+    if (linked || !repository.upstreamRuleId) return super.sendBlob(repository, digest, sink, range, signal);
+    const { body } = await this.fill(repository, digest);
+    await pipeline(range ? Readable.from(slice(body, range)) : body, sink, { end: false, signal });
   }
 
   /** Asks the upstream about a manifest, stores what it says, and falls back to the cached copy. */

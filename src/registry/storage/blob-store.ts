@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Digest } from '../digest.ts';
 
 /** Inclusive byte range, as in HTTP `Range: bytes=start-end`. */
@@ -36,6 +36,13 @@ export interface BlobStore {
   stat(digest: Digest): Promise<{ size: number }>;
   /** Streams a committed blob, or the inclusive `range` of it. Rejects with BlobNotFound. */
   read(digest: Digest, range?: ByteRange): Promise<Readable>;
+  /**
+   * Writes a committed blob, or its inclusive `range`, into `sink` (without ending it): the path
+   * that serves blobs to clients. Unlike `read`, an implementation may reuse its buffers, because it
+   * sees when the sink has taken each chunk. Rejects with BlobNotFound before writing anything, and
+   * stops early when `signal` aborts.
+   */
+  copyTo(digest: Digest, sink: Writable, range?: ByteRange, signal?: AbortSignal): Promise<void>;
   /** Removes a committed blob. Idempotent: an unknown digest is not an error. */
   delete(digest: Digest): Promise<void>;
   /** Every committed digest, in no particular order (for garbage collection). */

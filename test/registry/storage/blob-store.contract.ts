@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import type { Digest } from '../../../src/registry/digest.ts';
 import { BlobNotFound, UploadNotFound, type BlobStore } from '../../../src/registry/storage/blob-store.ts';
@@ -66,6 +66,42 @@ export function blobStoreContract(name: string, factory: StoreFactory, skips: Sk
         assert.deepEqual(await store.stat(digest), { size: 16 });
         assert.deepEqual(await readAll(await store.read(digest)), bytes);
         assert.equal((await readAll(await store.read(digest, { start: 3, end: 6 }))).toString(), '3456');
+      }));
+
+    test('copyTo writes a blob whole or by range into a sink, and refuses an unknown digest', () =>
+      withStore(async (store) => {
+        const bytes = randomBytes(3 * 1024 * 1024 + 17);
+        const digest = await commitBytes(store, 'upload-copyto-01', bytes);
+        const collect = async (range?: { start: number; end: number }) => {
+          const chunks: Buffer[] = [];
+          const sink = new Writable({
+            write(chunk: Buffer, _encoding, done) {
+              chunks.push(Buffer.from(chunk)); // a copy: the store may reuse its buffers
+              setImmediate(done); // a slow sink
+            },
+          });
+          await store.copyTo(digest, sink, range);
+          return Buffer.concat(chunks);
+        };
+        assert.deepEqual(await collect(), bytes);
+        assert.deepEqual(await collect({ start: 1_000_000, end: 2_500_000 }), bytes.subarray(1_000_000, 2_500_001));
+        await assert.rejects(store.copyTo(sha256(Buffer.from('none')), new Writable({ write: (_c, _e, done) => done() })), BlobNotFound);
+      }));
+
+    test('copyTo stops when its signal aborts', () =>
+      withStore(async (store) => {
+        const digest = await commitBytes(store, 'upload-copyto-02', randomBytes(4 * 1024 * 1024));
+        const controller = new AbortController();
+        let written = 0;
+        const sink = new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            written += chunk.length;
+            controller.abort(new Error('client went away'));
+            done();
+          },
+        });
+        await assert.rejects(store.copyTo(digest, sink, undefined, controller.signal), /client went away/);
+        assert.ok(written < 4 * 1024 * 1024, 'it stopped before the end');
       }));
 
     test('bytes of an upload are not a blob until committed', () =>
