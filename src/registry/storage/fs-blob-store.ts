@@ -114,7 +114,8 @@ class FsUploadWriter implements UploadWriter {
     }
   }
 
-  async append(source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number> {
+  async append(source: AsyncIterable<Uint8Array>, signal?: AbortSignal, onProgress?: (size: number) => void): Promise<number> {
+    let staged = onProgress ? await this.size() : 0;
     const sink = createWriteStream(this.dataPath, { flags: 'a', highWaterMark: readChunkBytes });
     let sinkError: Error | undefined;
     sink.on('error', (error) => (sinkError ??= error));
@@ -122,7 +123,10 @@ class FsUploadWriter implements UploadWriter {
     try {
       for await (const chunk of source) {
         signal?.throwIfAborted();
-        if (!sink.write(chunk)) await once(sink, 'drain', signal ? { signal } : {});
+        if (sinkError) throw sinkError; // a failed file takes no more writes (nor would it drain)
+        // Write callbacks run in order, each once its chunk is in the file.
+        const written = onProgress && ((error?: Error | null) => void (error || onProgress((staged += chunk.length))));
+        if (!sink.write(chunk, written)) await once(sink, 'drain', signal ? { signal } : {});
         flusher.wrote(chunk.length);
       }
     } finally {
@@ -171,13 +175,16 @@ const earlyFlushBytes = 32 * 1024 * 1024;
 class EarlyFlush {
   private unflushed = 0;
   private flushing: Promise<void> = Promise.resolve();
+  private fd: number | undefined;
 
-  constructor(private readonly sink: WriteStream) {}
+  constructor(sink: WriteStream) {
+    sink.once('open', (fd: number) => (this.fd = fd));
+  }
 
   wrote(bytes: number): void {
     this.unflushed += bytes;
-    const fd = this.sink.fd;
-    if (this.unflushed < earlyFlushBytes || typeof fd !== 'number') return;
+    const fd = this.fd;
+    if (this.unflushed < earlyFlushBytes || fd === undefined) return;
     this.unflushed = 0;
     this.flushing = this.flushing.then(
       () => new Promise<void>((resolve) => fdatasync(fd, () => resolve())),
