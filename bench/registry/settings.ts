@@ -1,3 +1,4 @@
+import { integerFromEnvironment } from '../support/environment.ts';
 import { MiB } from '../support/measure.ts';
 
 /** What one benchmark run measures, from BENCH_* variables (see run.ts). */
@@ -14,20 +15,14 @@ export interface BenchSettings {
 }
 
 export function settingsFromEnvironment(): BenchSettings {
-  const integer = (name: string, fallback: number, minimum = 1): number => {
-    const raw = process.env[name];
-    const value = raw === undefined || raw === '' ? fallback : Number(raw);
-    if (!Number.isInteger(value) || value < minimum) throw new Error(`${name} must be a whole number ≥ ${minimum}, not "${raw}"`);
-    return value;
-  };
   return {
-    imageBytes: integer('BENCH_IMAGE_MIB', 1024) * MiB,
-    layers: integer('BENCH_LAYERS', 8),
-    repeats: integer('BENCH_REPEATS', 5),
-    loadSeconds: integer('BENCH_SECONDS', 10),
-    loadRounds: integer('BENCH_LOAD_ROUNDS', 2),
-    connections: integer('BENCH_CONNECTIONS', 500),
-    wrkThreads: integer('BENCH_WRK_THREADS', 1),
-    blobGets: integer('BENCH_BLOB_GETS', 9),
+    imageBytes: integerFromEnvironment('BENCH_IMAGE_MIB', 1024) * MiB,
+    layers: integerFromEnvironment('BENCH_LAYERS', 8),
+    repeats: integerFromEnvironment('BENCH_REPEATS', 5),
+    loadSeconds: integerFromEnvironment('BENCH_SECONDS', 10),
+    loadRounds: integerFromEnvironment('BENCH_LOAD_ROUNDS', 2),
+    connections: integerFromEnvironment('BENCH_CONNECTIONS', 500),
+    wrkThreads: integerFromEnvironment('BENCH_WRK_THREADS', 1),
+    blobGets: integerFromEnvironment('BENCH_BLOB_GETS', 9),
   };
 }
