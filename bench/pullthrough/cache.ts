@@ -8,6 +8,8 @@ export interface PullThroughCache {
   berth: BenchRegistry;
   /** The Berth repository that mirrors `upstreamRepository` of the upstream. */
   repository: string;
+  /** The rule's repository prefix: `<workspace>/<prefix>/<upstream path>` mirrors `<upstream path>`. */
+  prefix: string;
   /** Stops Berth, keeps the lines of its log that report failures, and removes its data. Idempotent. */
   stop(): Promise<string[]>;
 }
@@ -44,7 +46,7 @@ export async function startPullThroughCache(dir: string, upstreamHost: string, u
     } finally {
       ecr.destroy();
     }
-    return { berth, repository: berth.repository(`${prefix}/${upstreamRepository}`), stop };
+    return { berth, repository: berth.repository(`${prefix}/${upstreamRepository}`), prefix, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -4,30 +4,37 @@
  *   - direct: skopeo pulls the image from the upstream;
  *   - cold: skopeo pulls it through a Berth that has nothing cached (a fresh Berth per repetition);
  *   - warm: skopeo pulls it through that Berth again;
+ *   - client floor: skopeo copies the same image from a local OCI layout, no registry involved;
  *   - the largest layer's blob GET with curl (first byte, total): direct, cold through a second
- *     fresh Berth, then warm through it.
- * Prints medians and Berth ÷ direct against the issue's targets (cold ≤ 1.2×, warm ≤ 0.8×).
+ *     fresh Berth (after the manifest and config, as a client asks), then warm through it.
+ * Prints medians, CPU time per party, and Berth ÷ direct against the issue's targets (cold ≤ 1.2×,
+ * warm ≤ 0.8×).
  *
  *   node --import tsx bench/pullthrough/run.ts          (or `npm run bench -- pullthrough`)
  *
  * Environment: BENCH_PULLTHROUGH_MIB (500), BENCH_PULLTHROUGH_LAYERS (4), BENCH_REPEATS (3),
- * BENCH_BERTH_NODE_FLAGS (extra node flags for Berth, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ * BENCH_BERTH_NODE_FLAGS (extra node flags for Berth, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
+ * BENCH_PULLTHROUGH_BERTH_DIR (where Berth's data directories go instead of the run's temporary
+ * directory, e.g. /dev/shm to take Berth's disk writes out of the comparison).
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ociReference, writeOciLayout, type Descriptor, type GeneratedLayer } from '../../test/support/oci-image.ts';
+import { ociReference, writeOciLayout, type Descriptor, type GeneratedLayer, type GeneratedLayout } from '../../test/support/oci-image.ts';
 import { run } from '../../test/support/processes.ts';
 import { Cleanup } from '../support/cleanup.ts';
-import { busyShare, formatBytes, residentBytes, withPeakRss } from '../support/measure.ts';
+import { busyShare, formatBytes, MiB, residentBytes, withPeakRss } from '../support/measure.ts';
 import { startDistribution, type BenchRegistry } from '../support/registries.ts';
 import { startPullThroughCache, type PullThroughCache } from './cache.ts';
-import { printReport, type PullThroughMeasurements } from './report.ts';
+import { withCpuSeconds } from './cpu.ts';
+import { printReport, type PullSample, type PullThroughMeasurements } from './report.ts';
 import { settingsFromEnvironment } from './settings.ts';
-import { timeBlobGet, timePull } from './transfers.ts';
+import { timeBlobGet, timeCopy, timePull } from './transfers.ts';
 
 /** Where the image lives upstream (distribution's repository names need no workspace). */
 const upstreamPath = 'pull';
+/** A small image that warms a freshly started Berth up through the same rule, sharing no blob with the measured one. */
+const warmUpPath = 'warm-up';
 
 function progress(line: string): void {
   process.stderr.write(`[bench] ${line}\n`);
@@ -39,59 +46,75 @@ async function settle(): Promise<void> {
 }
 
 interface Scene {
+  image: GeneratedLayout;
+  warmUpImage: GeneratedLayout;
   upstream: BenchRegistry;
   upstreamRepository: string;
-  tag: string;
   largestLayer: GeneratedLayer;
   manifest: Descriptor;
   config: Descriptor;
   workDir: string;
+  /** Where each fresh Berth gets its data directory. */
+  berthRoot: string;
   cleanup: Cleanup;
   serverErrors: string[];
+  measured: PullThroughMeasurements;
 }
 
-/** A fresh cache for one measurement, stopped and removed by `use`'s end (or by the cleanup on failure). */
+/**
+ * A fresh cache for one measurement, stopped and removed by `use`'s end (or by the cleanup on
+ * failure). A cold cache is not a cold process: before `use`, a small unrelated image is pulled
+ * through the same rule (not timed), so that the measured pull does not pay for compiling Berth's
+ * code and preparing its queries, which a Berth that has been up a while has long done.
+ */
 async function withFreshCache<T>(scene: Scene, name: string, use: (cache: PullThroughCache) => Promise<T>): Promise<T> {
-  const cache = await startPullThroughCache(join(scene.workDir, name), scene.upstream.host, scene.upstreamRepository);
+  const cache = await startPullThroughCache(join(scene.berthRoot, name), scene.upstream.host, scene.upstreamRepository);
   scene.cleanup.defer(`stopping Berth (${name})`, async () => void (await cache.stop()));
   try {
+    const warmUpRepository = cache.berth.repository(`${cache.prefix}/${scene.upstream.repository(warmUpPath)}`);
+    await timePull(cache.berth, warmUpRepository, scene.warmUpImage.tag, join(scene.workDir, `${name}-warm-up`));
     return await use(cache);
   } finally {
     scene.serverErrors.push(...(await cache.stop()));
   }
 }
 
-async function directPull(scene: Scene, measured: PullThroughMeasurements, repetition: number): Promise<void> {
+/** One skopeo pull, with the CPU time the upstream and Berth (when given) spent on it. */
+async function measuredPull(scene: Scene, registry: BenchRegistry, repository: string, destination: string, berth?: BenchRegistry): Promise<PullSample> {
   await settle();
-  const seconds = await timePull(scene.upstream, scene.upstreamRepository, scene.tag, join(scene.workDir, `direct-${repetition}`));
-  measured.directPullSeconds.push(seconds);
-  progress(`repetition ${repetition + 1}: direct pull ${seconds.toFixed(2)} s`);
+  const pids = [scene.upstream.server.pid, ...(berth ? [berth.server.pid] : [])];
+  const { cpu, result } = await withCpuSeconds(pids, () => timePull(registry, repository, scene.image.tag, join(scene.workDir, destination)));
+  return { ...result, upstreamCpuSeconds: cpu[0]!, berthCpuSeconds: cpu[1] ?? 0 };
+}
+
+async function directPull(scene: Scene, repetition: number): Promise<void> {
+  const direct = await measuredPull(scene, scene.upstream, scene.upstreamRepository, `direct-${repetition}`);
+  scene.measured.direct.push(direct);
+  await settle();
+  const floor = await timeCopy(ociReference(scene.image), [], join(scene.workDir, `floor-${repetition}`));
+  scene.measured.clientFloor.push(floor);
+  progress(`repetition ${repetition + 1}: direct pull ${direct.seconds.toFixed(2)} s; skopeo from the local layout ${floor.seconds.toFixed(2)} s`);
 }
 
 /** A cold pull through a fresh Berth, then a warm one through the same Berth. */
-async function pullsThroughBerth(scene: Scene, measured: PullThroughMeasurements, repetition: number): Promise<void> {
+async function pullsThroughBerth(scene: Scene, repetition: number): Promise<void> {
+  const { measured } = scene;
   await withFreshCache(scene, `pull-${repetition}`, async ({ berth, repository }) => {
     measured.idleRssBytes.push(residentBytes(berth.server.pid) ?? 0);
-    await settle();
-    const cold = await withPeakRss(berth.server.pid, () => timePull(berth, repository, scene.tag, join(scene.workDir, `cold-${repetition}`)));
-    measured.coldPullSeconds.push(cold.result);
+    const cold = await withPeakRss(berth.server.pid, () => measuredPull(scene, berth, repository, `cold-${repetition}`, berth));
+    measured.cold.push(cold.result);
     measured.coldPullPeakRssBytes.push(cold.peakBytes);
-    await settle();
-    const warm = await timePull(berth, repository, scene.tag, join(scene.workDir, `warm-${repetition}`));
-    measured.warmPullSeconds.push(warm);
-    progress(`repetition ${repetition + 1}: cold pull ${cold.result.toFixed(2)} s, warm pull ${warm.toFixed(2)} s through Berth`);
+    const warm = await measuredPull(scene, berth, repository, `warm-${repetition}`, berth);
+    measured.warm.push(warm);
+    progress(`repetition ${repetition + 1}: cold pull ${cold.result.seconds.toFixed(2)} s, warm pull ${warm.seconds.toFixed(2)} s through Berth`);
   });
 }
 
-/**
- * What a client fetches before any layer, through the cache (not timed): the repository is created,
- * the upstream's challenge answered, and the fill code run once, as in a Berth that has been up a
- * while. The layer stays uncached.
- */
+/** What a client fetches before any layer, through the cache (not timed): the layer stays uncached. */
 async function fetchManifestAndConfig(cache: PullThroughCache, scene: Scene): Promise<void> {
   const { berth, repository } = cache;
   const headers = { Authorization: (await berth.pullAuthorization(repository))!, Accept: scene.manifest.mediaType };
-  for (const path of [`manifests/${scene.tag}`, `blobs/${scene.config.digest}`]) {
+  for (const path of [`manifests/${scene.image.tag}`, `blobs/${scene.config.digest}`]) {
     const response = await fetch(`http://${berth.host}/v2/${repository}/${path}`, { headers });
     await response.arrayBuffer();
     if (response.status !== 200) throw new Error(`Berth answered ${response.status} to GET ${path} through the cache`);
@@ -99,7 +122,8 @@ async function fetchManifestAndConfig(cache: PullThroughCache, scene: Scene): Pr
 }
 
 /** The largest layer with curl: from the upstream, then cold and warm through a fresh Berth. */
-async function blobGets(scene: Scene, measured: PullThroughMeasurements, repetition: number): Promise<void> {
+async function blobGets(scene: Scene, repetition: number): Promise<void> {
+  const { measured } = scene;
   await settle();
   const direct = await timeBlobGet(scene.upstream, scene.upstreamRepository, scene.largestLayer);
   measured.directBlob.push(direct);
@@ -120,6 +144,27 @@ async function blobGets(scene: Scene, measured: PullThroughMeasurements, repetit
   });
 }
 
+/** Lines of a server's log that report a failure of the server. */
+async function loggedFailures(registry: BenchRegistry, label: string): Promise<string[]> {
+  const log = await readFile(registry.server.logFile, 'utf8').catch(() => '');
+  return log
+    .split('\n')
+    .filter((line) => registry.isFailureLogLine(line))
+    .map((line) => `${label}: ${line}`);
+}
+
+/**
+ * The run's own directory, or one under BENCH_PULLTHROUGH_BERTH_DIR: e.g. a tmpfs, to see what
+ * Berth's writes to the disk (which the client's writes share) cost.
+ */
+async function berthRoot(workDir: string, cleanup: Cleanup): Promise<string> {
+  const parent = process.env.BENCH_PULLTHROUGH_BERTH_DIR;
+  if (!parent) return workDir;
+  const dir = await mkdtemp(join(parent, 'berth-bench-pullthrough-'));
+  cleanup.defer(`removing ${dir}`, () => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 async function main(): Promise<void> {
   const settings = settingsFromEnvironment();
   const cleanup = new Cleanup();
@@ -135,21 +180,25 @@ async function main(): Promise<void> {
     const upstream = await startDistribution(join(workDir, 'upstream'));
     cleanup.defer('stopping the upstream', () => upstream.server.stop());
     const upstreamRepository = upstream.repository(upstreamPath);
-    await run('skopeo', ['copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', ociReference(image), `docker://${upstream.host}/${upstreamRepository}:${image.tag}`]);
-    await rm(join(workDir, 'layout'), { recursive: true, force: true });
+    const warmUpImage = await writeOciLayout({ dir: join(workDir, 'warm-up-layout'), layers: 2, layerBytes: 2 * MiB, gzipLevel: 0 });
+    for (const [layout, path] of [[image, upstreamRepository], [warmUpImage, upstream.repository(warmUpPath)]] as const) {
+      await run('skopeo', ['copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', ociReference(layout), `docker://${upstream.host}/${path}:${layout.tag}`]);
+    }
     progress(`upstream distribution on ${upstream.host} (pid ${upstream.server.pid}) holds ${upstreamRepository}:${image.tag}`);
 
-    const largestLayer = [...generated.layers].sort((a, b) => b.size - a.size)[0]!;
-    const scene: Scene = { upstream, upstreamRepository, tag: image.tag, largestLayer, manifest: generated.manifest, config: generated.config, workDir, cleanup, serverErrors: [] };
-    const measured: PullThroughMeasurements = {
-      directPullSeconds: [],
-      coldPullSeconds: [],
-      warmPullSeconds: [],
-      directBlob: [],
-      coldBlob: [],
-      warmBlob: [],
-      idleRssBytes: [],
-      coldPullPeakRssBytes: [],
+    const scene: Scene = {
+      image,
+      warmUpImage,
+      upstream,
+      upstreamRepository,
+      largestLayer: [...generated.layers].sort((a, b) => b.size - a.size)[0]!,
+      manifest: generated.manifest,
+      config: generated.config,
+      workDir,
+      berthRoot: await berthRoot(workDir, cleanup),
+      cleanup,
+      serverErrors: [],
+      measured: { direct: [], cold: [], warm: [], clientFloor: [], directBlob: [], coldBlob: [], warmBlob: [], idleRssBytes: [], coldPullPeakRssBytes: [] },
     };
     const busyBefore = await busyShare();
     // One pull from the upstream first, so that every measured one finds its files in the page cache.
@@ -157,36 +206,26 @@ async function main(): Promise<void> {
     for (let repetition = 0; repetition < settings.repeats; repetition++) {
       // Alternate which goes first, so that drift in the machine's load does not favour either.
       if (repetition % 2 === 0) {
-        await directPull(scene, measured, repetition);
-        await pullsThroughBerth(scene, measured, repetition);
+        await directPull(scene, repetition);
+        await pullsThroughBerth(scene, repetition);
       } else {
-        await pullsThroughBerth(scene, measured, repetition);
-        await directPull(scene, measured, repetition);
+        await pullsThroughBerth(scene, repetition);
+        await directPull(scene, repetition);
       }
-      await blobGets(scene, measured, repetition);
+      await blobGets(scene, repetition);
     }
 
-    const imageBytes = [generated.manifest, generated.config, ...generated.layers].reduce((sum, blob) => sum + blob.size, 0);
-    const upstreamErrors = await upstreamFailures(upstream);
     printReport({
       settings,
-      imageBytes,
-      largestLayerBytes: largestLayer.size,
-      measured,
+      imageBytes: [generated.manifest, generated.config, ...generated.layers].reduce((sum, blob) => sum + blob.size, 0),
+      largestLayerBytes: scene.largestLayer.size,
+      measured: scene.measured,
       background: { before: busyBefore, after: await busyShare() },
-      serverErrors: [...upstreamErrors, ...scene.serverErrors],
+      serverErrors: [...(await loggedFailures(upstream, 'upstream')), ...scene.serverErrors],
     });
   } finally {
     await cleanup.run();
   }
-}
-
-async function upstreamFailures(upstream: BenchRegistry): Promise<string[]> {
-  const log = await readFile(upstream.server.logFile, 'utf8').catch(() => '');
-  return log
-    .split('\n')
-    .filter((line) => upstream.isFailureLogLine(line))
-    .map((line) => `upstream: ${line}`);
 }
 
 main().catch((error: unknown) => {

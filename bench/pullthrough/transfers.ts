@@ -5,17 +5,32 @@ import type { BenchRegistry } from '../support/registries.ts';
 
 const skopeoTimeoutMs = 60 * 60 * 1000;
 
+/** One `skopeo copy` as measured: its wall time and the CPU time skopeo itself used (user + system). */
+export interface CopyTiming {
+  seconds: number;
+  clientCpuSeconds: number;
+}
+
 /**
- * Wall time of `skopeo copy docker://… dir:DESTINATION` (every blob written as a file, digests
- * checked by skopeo). The destination must not exist yet and is removed afterwards.
+ * `skopeo copy SOURCE dir:DESTINATION` (every blob written as a file, digests checked by skopeo),
+ * run under bash's `time` for skopeo's CPU time. The destination must not exist yet and is removed
+ * afterwards.
  */
-export async function timePull(registry: BenchRegistry, repository: string, tag: string, destination: string): Promise<number> {
-  const args = ['copy', '--quiet', '--src-tls-verify=false', ...registry.sourceFlags, `docker://${registry.host}/${repository}:${tag}`, `dir:${destination}`];
+export async function timeCopy(source: string, flags: string[], destination: string): Promise<CopyTiming> {
+  const script = 'TIMEFORMAT="%U %S"; time skopeo copy --quiet "$@"';
+  const args = ['-c', script, 'bash', ...flags, source, `dir:${destination}`];
   try {
-    return (await timed(() => run('skopeo', args, { timeoutMs: skopeoTimeoutMs }))).seconds;
+    const { seconds, result } = await timed(() => run('bash', args, { timeoutMs: skopeoTimeoutMs }));
+    const [user, system] = result.stderr.trim().split('\n').pop()!.split(' ').map(Number);
+    return { seconds, clientCpuSeconds: user! + system! };
   } finally {
     await rm(destination, { recursive: true, force: true });
   }
+}
+
+/** Pulls `repository:tag` from a registry with skopeo into a `dir:` directory. */
+export function timePull(registry: BenchRegistry, repository: string, tag: string, destination: string): Promise<CopyTiming> {
+  return timeCopy(`docker://${registry.host}/${repository}:${tag}`, ['--src-tls-verify=false', ...registry.sourceFlags], destination);
 }
 
 /** One blob GET as curl saw it: seconds until the first body byte, and until the last. */

@@ -40,16 +40,29 @@ export class BlobFillAbandoned extends Error {
 }
 
 const defaultFillTimeoutMs = 30 * 60 * 1000;
-/** Upstream bytes staged per append when the upstream is fast; a fill holds at most about twice this. */
-const batchBytes = 2 * 1024 * 1024;
-/** How long a chunk may wait for its batch to fill: what a slow upstream adds to the bytes' way to readers. */
-const maxBatchDelayMs = 20;
+/** Upstream bytes that may wait for the disk before the download waits too. */
+const maxQueuedBytes = 2 * 1024 * 1024;
+/**
+ * The latest bytes a fill keeps in memory once they are staged, so that readers who keep up with
+ * the upstream get them without waiting for the disk and reading them back; readers further behind
+ * read the staged file (from the page cache). Small on purpose: bytes sent soon after they arrived
+ * are still in the CPU's cache, and a 4 MiB window cost more CPU per byte than the disk path.
+ */
+const recentBytes = 1024 * 1024;
+/**
+ * Readers are woken once this much more arrived (or `maxWakeDelayMs` after the first of it), and
+ * take up to `maxReadBytes` at a time: waking and writing per upstream chunk (often 64 KiB) cost
+ * more CPU than the disk path it replaces.
+ */
+const wakeBytes = 512 * 1024;
+const maxWakeDelayMs = 5;
+const maxReadBytes = 1024 * 1024;
 
 /**
  * Coalesced cache fills of blobs from an upstream (STYLE pattern 8): one download per digest, however
  * many clients ask for it at once, streamed to all of them while it is stored. Every reader, the
- * leader's client included, tails the staged upload as the fill reports progress, so a slow or
- * vanished client never slows or stops the fill.
+ * leader's client included, tails the fill: the latest bytes from memory, older ones from the staged
+ * upload, so a slow or vanished client never slows or stops the fill, and memory stays bounded.
  */
 export class BlobFills {
   private readonly fills = new Map<Digest, Fill>();
@@ -127,8 +140,13 @@ class Fill {
   private phase: Phase = 'opening';
   private failure: unknown;
   private size = 0;
-  /** Bytes known to be in the staged upload: readers may read up to here. */
+  /** Bytes known to be in the staged upload. */
   private staged = 0;
+  /** The latest bytes readers may have (`recent.end` of them): all but the blob's last ones until they are verified. */
+  private readonly recent = new RecentBytes();
+  /** Bytes released since readers were last woken, and the timer that wakes them for a slow upstream. */
+  private unannounced = 0;
+  private wakeTimer: NodeJS.Timeout | undefined;
   private writer: UploadWriter | undefined;
   private wake!: () => void;
   private changed!: Promise<void>;
@@ -199,28 +217,47 @@ class Fill {
     });
   }
 
-  /** Hashes and counts the bytes as they arrive and stages them through a bounded queue. */
+  /**
+   * Hashes and counts the bytes as they arrive, hands them to readers, and stages them through a
+   * bounded queue. The chunk that completes the blob reaches readers only once the whole blob
+   * verified, so that no reader holds every byte of a blob that turns out to be wrong.
+   */
   private async stage(body: AsyncIterable<Uint8Array>, writer: UploadWriter): Promise<void> {
     const hash = newHash(algorithmOf(this.digest));
+    // Disk progress wakes no reader: one behind memory always has staged bytes to read.
     const queue = new StagingQueue(writer, (staged) => {
       this.staged = staged;
-      this.renewChange();
+      this.recent.evict(staged, recentBytes);
     });
     let received = 0;
+    let last: Buffer | undefined;
     try {
       for await (const chunk of untilAbortedEach(body, this.abort.signal)) {
         received += chunk.length;
         if (received > this.size) throw new BlobFillMismatch(this.digest, `more than the ${this.size} bytes announced`);
         hash.update(chunk);
-        await queue.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+        const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+        if (received < this.size) this.release(bytes);
+        else last = bytes;
+        await queue.push(bytes);
       }
+      if (received !== this.size) throw new BlobFillMismatch(this.digest, `${received} of the ${this.size} bytes announced`);
+      const actual = `${algorithmOf(this.digest)}:${hash.digest('hex')}`;
+      if (actual !== this.digest) throw new BlobFillMismatch(this.digest, `it hashes to ${actual}`);
+      if (last) this.release(last, { wakeNow: true });
       await queue.flush();
     } finally {
       await queue.close();
     }
-    if (received !== this.size) throw new BlobFillMismatch(this.digest, `${received} of the ${this.size} bytes announced`);
-    const actual = `${algorithmOf(this.digest)}:${hash.digest('hex')}`;
-    if (actual !== this.digest) throw new BlobFillMismatch(this.digest, `it hashes to ${actual}`);
+  }
+
+  /** Hands bytes to readers (from memory), and forgets the oldest ones that are on disk. */
+  private release(bytes: Buffer, options: { wakeNow?: boolean } = {}): void {
+    this.recent.add(bytes);
+    this.recent.evict(this.staged, recentBytes);
+    this.unannounced += bytes.length;
+    if (options.wakeNow || this.unannounced >= wakeBytes) this.renewChange();
+    else this.wakeTimer ??= setTimeout(() => this.renewChange(), maxWakeDelayMs);
   }
 
   /** Removes the staged bytes before any reader hears of the failure, so that none sees them afterwards. */
@@ -239,13 +276,16 @@ class Fill {
 
   /** Wakes every reader waiting for progress, and sets up the next wake-up. */
   private renewChange(): void {
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    this.unannounced = 0;
     this.wake?.();
     this.changed = new Promise<void>((resolve) => (this.wake = resolve));
   }
 
   /**
-   * One reader's bytes: the staged upload from wherever this reader got to, while the fill stages
-   * it, then the rest from the committed blob. Ends once `recorded` (the caller's onCommitted)
+   * One reader's bytes while the fill runs: the latest from memory, older ones from the staged
+   * upload, then the rest from the committed blob. Ends once `recorded` (the caller's onCommitted)
    * resolved, throws the fill's failure, and returns early when `stop` aborts (the client left).
    */
   async *tail(recorded: Promise<unknown>, stop: AbortSignal): AsyncGenerator<Buffer> {
@@ -255,10 +295,17 @@ class Fill {
       if (phase === 'failed') throw this.failure;
       if (phase === 'committed' || phase === 'complete') break;
       const changed = this.changed;
-      if ((phase === 'staging' || phase === 'committing') && position < this.staged) {
+      if ((phase === 'staging' || phase === 'committing') && position < this.recent.end) {
+        const held = this.recent.take(position, maxReadBytes);
+        if (held) {
+          position += held.length;
+          yield held;
+          continue;
+        }
+        // Further behind than memory reaches, which the staged file always covers.
         const from = position;
         try {
-          for await (const chunk of this.writer!.readBack(position) as AsyncIterable<Buffer>) {
+          for await (const chunk of this.readStaged(position)) {
             if (this.phase === 'failing' || this.phase === 'failed') break;
             position += chunk.length;
             yield chunk;
@@ -275,6 +322,64 @@ class Fill {
       for await (const chunk of await this.store.read(this.digest, { start: position, end: this.size - 1 })) yield chunk as Buffer;
     }
     await unlessStopped(recorded, stop);
+  }
+
+  /** The staged upload from `position` up to what readers may have by now. */
+  private async *readStaged(position: number): AsyncGenerator<Buffer> {
+    const limit = Math.min(this.staged, this.recent.end);
+    if (position >= limit) return;
+    let at = position;
+    for await (const chunk of this.writer!.readBack(position) as AsyncIterable<Buffer>) {
+      const wanted = chunk.subarray(0, limit - at);
+      at += wanted.length;
+      yield wanted;
+      if (at >= limit) return;
+    }
+  }
+}
+
+/**
+ * The latest bytes of a fill, in the order they arrived: `[start, end)` of the blob. Chunks are
+ * the upstream's own buffers, shared with the staging queue, never copied.
+ */
+class RecentBytes {
+  private readonly chunks: Buffer[] = [];
+  start = 0;
+  end = 0;
+
+  add(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.end += chunk.length;
+  }
+
+  /**
+   * Up to `max` held bytes from `position` on, in one buffer (copied only when they span chunks);
+   * undefined when `position` is not held.
+   */
+  take(position: number, max: number): Buffer | undefined {
+    if (position < this.start || position >= this.end) return undefined;
+    const pieces: Buffer[] = [];
+    let taken = 0;
+    let offset = this.start;
+    for (const chunk of this.chunks) {
+      const from = Math.max(position - offset, 0);
+      offset += chunk.length;
+      if (from >= chunk.length) continue;
+      const piece = chunk.subarray(from, from + max - taken);
+      pieces.push(piece);
+      taken += piece.length;
+      if (taken >= max) break;
+    }
+    return pieces.length === 1 ? pieces[0] : Buffer.concat(pieces, taken);
+  }
+
+  /** Forgets the oldest chunks that are below `staged` (on disk) while more than `keep` bytes would stay. */
+  evict(staged: number, keep: number): void {
+    for (let first = this.chunks[0]; first; first = this.chunks[0]) {
+      if (this.start + first.length > staged || this.end - this.start - first.length < keep) return;
+      this.chunks.shift();
+      this.start += first.length;
+    }
   }
 }
 
@@ -313,114 +418,94 @@ function unlessStopped(promise: Promise<unknown>, stop: AbortSignal): Promise<bo
 }
 
 /**
- * Chunks on their way into the staged upload. Each append opens and closes the staged file, so
- * chunks are gathered into batches: an append starts once a batch is full, once its first chunk
- * has waited `maxBatchDelayMs` (a slow upstream still streams), or at the end. One append runs at a
- * time; with a full batch waiting too, `push` waits for the disk.
+ * Chunks on their way into the staged upload: one append for the whole fill, fed as the chunks
+ * arrive, telling `onStaged` how far the file got as each chunk lands in it. `push` waits while
+ * `maxQueuedBytes` wait for the disk, so a slow disk slows the download rather than filling memory.
  */
 class StagingQueue {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private pendingSince = 0;
+  private readonly queued: Buffer[] = [];
+  private queuedBytes = 0;
   private ending = false;
-  private writing: Promise<void> | undefined;
-  private batchTaken!: Promise<void>;
-  private announceBatchTaken!: () => void;
-  private timer: NodeJS.Timeout | undefined;
   private failed = false;
   private failure: unknown;
+  private wakeWriter: (() => void) | undefined;
+  private roomMade!: Promise<void>;
+  private makeRoom!: () => void;
+  private readonly appending: Promise<void>;
 
-  constructor(
-    private readonly writer: UploadWriter,
-    private readonly onStaged: (stagedBytes: number) => void,
-  ) {
-    this.renewBatchTaken();
+  constructor(writer: UploadWriter, onStaged: (stagedBytes: number) => void) {
+    this.renewRoom();
+    this.appending = writer.append(this.chunks(), undefined, onStaged).then(
+      () => undefined,
+      (error: unknown) => {
+        this.failed = true;
+        this.failure = error;
+        this.drop();
+      },
+    );
   }
 
-  /** Queues a chunk; waits while a full batch waits for a running append. Rejects once an append failed. */
+  /** Queues a chunk; waits while the queue is full. Rejects once the append failed. */
   async push(chunk: Buffer): Promise<void> {
     this.throwIfFailed();
-    if (this.pending.length === 0) this.pendingSince = Date.now();
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    this.schedule();
-    // A full batch behind a running append: wait until the next append takes it (or the disk failed).
-    while (this.pendingBytes >= batchBytes && !this.failed) await this.batchTaken;
+    this.queued.push(chunk);
+    this.queuedBytes += chunk.length;
+    this.wakeWriter?.();
+    while (this.queuedBytes >= maxQueuedBytes && !this.failed) await this.roomMade;
     this.throwIfFailed();
   }
 
-  /** Stages everything queued; rejects when an append failed. */
+  /** Stages everything queued and ends the append; rejects when it failed. */
   async flush(): Promise<void> {
-    this.ending = true;
-    this.schedule();
-    await this.settle();
+    this.end();
+    await this.appending;
     this.throwIfFailed();
   }
 
-  /** Drops what is queued and resolves when no append is running (never rejects). */
+  /** Drops what is queued, ends the append, and resolves once it has (never rejects). */
   async close(): Promise<void> {
-    clearTimeout(this.timer);
-    this.pending = [];
-    await this.settle();
+    this.drop();
+    this.end();
+    await this.appending;
   }
 
-  private async settle(): Promise<void> {
-    while (this.writing) await this.writing;
-  }
-
-  private due(): boolean {
-    return this.ending || this.pendingBytes >= batchBytes || Date.now() - this.pendingSince >= maxBatchDelayMs;
-  }
-
-  /** Starts an append when a batch is due, else makes sure a timer will look again. */
-  private schedule(): void {
-    if (this.writing || this.pending.length === 0 || this.failed) return;
-    if (this.due()) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      this.writing = this.drain();
-    } else {
-      this.timer ??= setTimeout(() => {
-        this.timer = undefined;
-        this.schedule();
-      }, maxBatchDelayMs);
-    }
-  }
-
-  private async drain(): Promise<void> {
-    try {
-      while (this.pending.length > 0 && this.due()) {
-        const batch = this.pending;
-        this.pending = [];
-        this.pendingBytes = 0;
-        this.pendingSince = Date.now();
-        this.renewBatchTaken();
-        this.onStaged(await this.writer.append(fromChunks(batch)));
+  /** What the append writes: queued chunks as they come, until the queue is ended. */
+  private async *chunks(): AsyncGenerator<Buffer> {
+    for (;;) {
+      const chunk = this.queued.shift();
+      if (chunk) {
+        this.queuedBytes -= chunk.length;
+        this.renewRoom();
+        yield chunk;
+      } else if (this.ending) {
+        return;
+      } else {
+        await new Promise<void>((resolve) => (this.wakeWriter = resolve));
+        this.wakeWriter = undefined;
       }
-    } catch (error) {
-      this.failed = true;
-      this.failure = error;
-      this.pending = [];
-      this.renewBatchTaken();
-    } finally {
-      // Same turn as the loop's last check: a chunk pushed from now on is scheduled anew.
-      this.writing = undefined;
     }
-    this.schedule();
   }
 
-  private renewBatchTaken(): void {
-    this.announceBatchTaken?.();
-    this.batchTaken = new Promise<void>((resolve) => (this.announceBatchTaken = resolve));
+  private end(): void {
+    this.ending = true;
+    this.wakeWriter?.();
+  }
+
+  private drop(): void {
+    this.queued.length = 0;
+    this.queuedBytes = 0;
+    this.renewRoom();
+  }
+
+  /** Wakes a waiting `push`, and sets up the next wake-up. */
+  private renewRoom(): void {
+    this.makeRoom?.();
+    this.roomMade = new Promise<void>((resolve) => (this.makeRoom = resolve));
   }
 
   private throwIfFailed(): void {
     if (this.failed) throw this.failure;
   }
-}
-
-async function* fromChunks(chunks: Buffer[]): AsyncGenerator<Buffer> {
-  yield* chunks;
 }
 
 /** Settles like `promise`, or rejects with the signal's reason as soon as it aborts. */

@@ -63,8 +63,10 @@ export interface UploadWriter {
   /**
    * Appends everything `source` yields and resolves with the new size. If the source fails or the
    * signal aborts, the bytes already written stay staged and `size()` tells how many.
+   * `onProgress`, when given, is told the staged size each time more bytes are written, so that
+   * one long append can be tailed while it runs (a pull-through fill).
    */
-  append(source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number>;
+  append(source: AsyncIterable<Uint8Array>, signal?: AbortSignal, onProgress?: (size: number) => void): Promise<number>;
   /**
    * Streams the staged bytes from offset `start` (default 0) to the end staged when the stream
    * reaches it: to re-hash an upload resumed after a restart, or to tail an upload another task is
