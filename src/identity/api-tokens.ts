@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /**
  * API token secrets look like `berth_<43 url-safe chars>` (256 random bits). Only their sha256 is
@@ -16,12 +16,6 @@ export function hashTokenSecret(secret: string): string {
 
 export function looksLikeTokenSecret(value: string): boolean {
   return value.startsWith(prefix) && value.length >= prefix.length + 20 && value.length <= 200;
-}
-
-export function sameHash(a: string, b: string): boolean {
-  const left = Buffer.from(a, 'hex');
-  const right = Buffer.from(b, 'hex');
-  return left.length === right.length && timingSafeEqual(left, right);
 }
 
 /**

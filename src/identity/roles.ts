@@ -2,10 +2,6 @@
 export const roles = ['view', 'launch', 'maintain', 'admin', 'owner'] as const;
 export type Role = (typeof roles)[number];
 
-export function isRole(value: string): value is Role {
-  return (roles as readonly string[]).includes(value);
-}
-
 export function roleAtLeast(role: Role | undefined, minimum: Role): boolean {
   return role !== undefined && roles.indexOf(role) >= roles.indexOf(minimum);
 }

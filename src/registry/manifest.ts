@@ -36,10 +36,6 @@ export interface ParsedManifest {
   annotations?: Record<string, string>;
 }
 
-export function isIndexType(mediaType: string): boolean {
-  return indexTypes.has(mediaType);
-}
-
 export const supportedManifestTypes: readonly string[] = [...imageManifestTypes, ...indexTypes];
 
 /**

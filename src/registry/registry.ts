@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable, type Writable } from 'node:stream';
 import type { IdentityStore, Workspace } from '../identity/identity-store.ts';
-import { algorithmOf, digestOf, isDigest, parseDigest, type Digest } from './digest.ts';
+import { algorithmOf, digestOf, parseDigest, type Digest } from './digest.ts';
 import type { DigestLocks } from './digest-locks.ts';
 import { RegistryError } from './errors.ts';
 import { mediaTypes, parseManifest } from './manifest.ts';
@@ -212,10 +212,6 @@ export class Registry {
 export function parseReference(value: string): Reference {
   if (value.includes(':')) return { digest: parseDigest(value) };
   return { tag: parseTag(value) };
-}
-
-export function isDigestReference(value: string): boolean {
-  return isDigest(value);
 }
 
 function blobUnknown(digest: Digest): RegistryError {

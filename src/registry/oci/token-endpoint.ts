@@ -4,7 +4,7 @@ import { readCapped } from '../../http/body.ts';
 import type { RegistryAccess } from '../auth/access.ts';
 import type { Login, Logins } from '../auth/logins.ts';
 import type { RegistryTokens } from '../auth/registry-tokens.ts';
-import { parseScopes } from '../auth/scope.ts';
+import { formatScope, parseScopes } from '../auth/scope.ts';
 import { sendOciError, OciError } from './errors.ts';
 
 const maxFormBytes = 64 * 1024;
@@ -74,7 +74,7 @@ export class TokenEndpoint {
       access_token: issued.token,
       expires_in: issued.expiresIn,
       issued_at: issued.issuedAt.toISOString(),
-      scope: granted.map((g) => `${g.type}:${g.name}:${g.actions.join(',')}`).join(' '),
+      scope: granted.map(formatScope).join(' '),
     };
     if (login && wantsRefresh) {
       body.refresh_token = await this.tokens.issueRefresh({ userId: login.actor.user.id, credential: login.credential }, login.actor.user.name);
