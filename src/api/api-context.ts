@@ -27,8 +27,8 @@ export interface ApiContext {
 const maxJsonBytes = 1024 * 1024;
 
 /** Reads and validates a JSON body; any problem is a 400 naming the field. */
-export async function readJson<T extends z.ZodType>(ctx: ApiContext, schema: T): Promise<z.infer<T>> {
-  const raw = await readCapped(ctx.req, maxJsonBytes);
+export async function readJson<T extends z.ZodType>(ctx: ApiContext, schema: T, maxBytes = maxJsonBytes): Promise<z.infer<T>> {
+  const raw = await readCapped(ctx.req, maxBytes);
   let value: unknown = {};
   if (raw.length) {
     try {

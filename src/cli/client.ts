@@ -17,7 +17,8 @@ export class CliError extends Error {
  */
 export class ApiClient {
   readonly url: string;
-  private readonly token: string;
+  /** Also the password registry clients (the CLI's own blob uploads) log in with. */
+  readonly token: string;
 
   constructor(options: ClientOptions) {
     this.url = (options.url ?? process.env.BERTH_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');

@@ -4,7 +4,9 @@ import { startServer } from '../server/compose.ts';
 import { clientFor, integer } from './arguments.ts';
 import { CliError } from './client.ts';
 import { printTable } from './output.ts';
+import { imageCommands } from './image-commands.ts';
 import { registryCommands } from './registry-commands.ts';
+import { studioConfigCommands } from './studio-config-commands.ts';
 
 const program = new Command('berth').description('Berth: interactive research Studios, their images and their registry').showHelpAfterError();
 
@@ -147,6 +149,8 @@ workspaces
   });
 
 registryCommands(program.command('registry').description('the OCI registry and its management'));
+imageCommands(program.command('image').description('images in the registry'));
+studioConfigCommands(program.command('studio-config').description('Studio repositories: .seqera/studio-config.yaml'));
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof ConfigError || error instanceof CliError) {

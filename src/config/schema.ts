@@ -103,6 +103,32 @@ export const authSchema = z
   })
   .strict();
 
+const kilobytes = (n: number) => n * 1024;
+
+export const builderSchema = z
+  .object({
+    executor: z
+      .enum(['auto', 'buildah', 'docker'])
+      .default('auto')
+      .describe('what runs builds: auto = buildah where it is installed, else docker'),
+    dockerSocket: z.string().min(1).default('/var/run/docker.sock').describe('Docker Engine API socket of the docker executor'),
+    concurrency: z.number().int().min(1).max(64).default(2).describe('builds that run at once; more wait as pending'),
+    timeoutS: z.number().int().min(10).default(900).describe('a build running longer is stopped and failed, seconds'),
+    failedRetryS: z
+      .number()
+      .int()
+      .min(0)
+      .default(60)
+      .describe('a failed build answers identical requests this long before one may try again, seconds'),
+    defaultPlatform: z.string().regex(/^[a-z0-9_]+\/[a-z0-9_]+(\/[a-z0-9_]+)?$/).default('linux/amd64').describe('platform of requests that name none'),
+    maxDockerfileBytes: z.number().int().min(1).default(kilobytes(10)).describe('largest Dockerfile (containerFile), bytes'),
+    maxCondaFileBytes: z.number().int().min(1).default(kilobytes(50)).describe('largest conda environment file, bytes'),
+    maxContextBytes: z.number().int().min(1).default(10 * 1024 * 1024).describe('largest build context, all files together, bytes'),
+    maxContextFileBytes: z.number().int().min(1).default(5 * 1024 * 1024).describe('largest single file of a build context, bytes'),
+    logTailLines: z.number().int().min(5).max(1000).default(40).describe('lines of output kept in a failed build\'s error report'),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     dataDir: z.string().min(1).default('berth-data').describe('directory for the database, blobs and keys'),
@@ -110,6 +136,7 @@ export const configSchema = z
     database: databaseSchema.default(() => databaseSchema.parse({})),
     registry: registrySchema.default(() => registrySchema.parse({})),
     auth: authSchema.default(() => authSchema.parse({})),
+    builder: builderSchema.default(() => builderSchema.parse({})),
   })
   .strict();
 
@@ -118,6 +145,7 @@ export type ServerConfig = z.infer<typeof serverSchema>;
 export type DatabaseConfig = z.infer<typeof databaseSchema>;
 export type RegistryConfig = z.infer<typeof registrySchema>;
 export type AuthConfig = z.infer<typeof authSchema>;
+export type BuilderConfig = z.infer<typeof builderSchema>;
 
 /** Environment variables the server reads, and the config path each one sets. */
 export const serverEnvironment = {
@@ -132,6 +160,10 @@ export const serverEnvironment = {
   BERTH_REGISTRY_SERVICE: ['registry', 'service'],
   BERTH_REGISTRY_TOKEN_TTL_S: ['registry', 'tokenTtlS'],
   BERTH_REGISTRY_GC_GRACE_S: ['registry', 'gcGraceS'],
+  BERTH_BUILDER_EXECUTOR: ['builder', 'executor'],
+  BERTH_BUILDER_DOCKER_SOCKET: ['builder', 'dockerSocket'],
+  BERTH_BUILDER_CONCURRENCY: ['builder', 'concurrency'],
+  BERTH_BUILDER_TIMEOUT_S: ['builder', 'timeoutS'],
 } as const satisfies Record<string, readonly string[] | null>;
 
 /** Variables that belong to Berth's clients (the CLI), not the server: known, so not rejected. */

@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { Database } from './schema.ts';
 import * as m0001 from './migrations/0001-identity-and-registry.ts';
 import * as m0002 from './migrations/0002-registry-management.ts';
+import * as m0003 from './migrations/0003-builds.ts';
 
 export type Db = Kysely<Database>;
 export type DbKind = 'sqlite' | 'postgres';
@@ -20,6 +21,7 @@ export interface OpenedDatabase {
 const migrations: Record<string, Migration> = {
   '0001-identity-and-registry': m0001,
   '0002-registry-management': m0002,
+  '0003-builds': m0003,
 };
 
 const staticProvider: MigrationProvider = { getMigrations: async () => migrations };

@@ -23,6 +23,7 @@ export interface Database {
   pull_through_rules: PullThroughRulesTable;
   creation_templates: CreationTemplatesTable;
   lifecycle_previews: LifecyclePreviewsTable;
+  builds: BuildsTable;
 }
 
 export interface UsersTable {
@@ -196,4 +197,37 @@ export interface LifecyclePreviewsTable {
   /** JSON of the preview's results. */
   result: string;
   created_at: number;
+}
+
+export interface BuildsTable {
+  /** `bd-<container id>_<attempt>`, as Wave names builds. */
+  id: string;
+  /** Hash of what determines the image: Dockerfile, conda file, platform, target repository, context. */
+  container_id: string;
+  workspace_id: string;
+  user_id: string;
+  /** The requester's credential; the executor's registry login derives from it and ends with it. */
+  credential_kind: 'api-token' | 'access-key';
+  credential_id: string;
+  /** pending, building, succeeded, failed or cancelled. */
+  status: string;
+  executor: string | null;
+  target_image: string;
+  /** 1: pushed to Berth's own registry, `push_image` without a host (the port may change between runs). */
+  push_local: number;
+  push_image: string;
+  dockerfile: string;
+  conda_file: string | null;
+  platform: string;
+  context_digest: string | null;
+  /** Times the build was started (a restart of Berth re-queues a running build once). */
+  attempts: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  /** Digest of the pushed manifest. */
+  digest: string | null;
+  exit_status: number | null;
+  /** JSON of the FailureReport. */
+  error_report: string | null;
 }

@@ -31,6 +31,7 @@ import { UpstreamRegistry } from '../registry/pullthrough/upstream-registry.ts';
 import type { SecretBox } from '../secrets/secret-box.ts';
 import { OciFace } from '../registry/oci/oci-face.ts';
 import { TokenEndpoint } from '../registry/oci/token-endpoint.ts';
+import type { Registry } from '../registry/registry.ts';
 import { RepositoryIndex } from '../registry/repository-index.ts';
 import type { BlobStore } from '../registry/storage/blob-store.ts';
 import { FsBlobStore } from '../registry/storage/fs-blob-store.ts';
@@ -52,6 +53,16 @@ export interface RegistryPart {
   startup: () => Promise<unknown>;
   /** Ends work in flight (cache fills). */
   close: () => Promise<void>;
+  /** The domain services other parts (the builder) use in-process, below any face. */
+  domain: RegistryDomain;
+}
+
+export interface RegistryDomain {
+  registry: Registry;
+  uploads: Uploads;
+  index: RepositoryIndex;
+  access: RegistryAccess;
+  tokens: RegistryTokens;
 }
 
 /** The registry part: storage, metadata, domain services and its two faces (OCI and ECR). */
@@ -123,6 +134,7 @@ export async function composeRegistry(deps: {
     ],
     startup: sweepUploads,
     close: () => fills.close(),
+    domain: { registry, uploads, index, access, tokens },
   };
 }
 

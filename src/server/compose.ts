@@ -3,12 +3,16 @@ import { join, resolve } from 'node:path';
 import type { Server } from 'node:http';
 import { ApiFace } from '../api/api-face.ts';
 import { identityRoutes } from '../api/identity-routes.ts';
+import { imageRoutes } from '../api/image-routes.ts';
+import { studioConfigRoutes } from '../api/studio-config-routes.ts';
 import type { BerthConfig } from '../config/schema.ts';
 import { openDatabase, type OpenedDatabase } from '../db/database.ts';
 import { AccessKeys } from '../identity/access-keys.ts';
 import { ensureAdmin, type BootstrapResult } from '../identity/bootstrap.ts';
 import { IdentityStore } from '../identity/identity-store.ts';
+import { Credentials } from '../registry/management/credentials.ts';
 import { SecretBox } from '../secrets/secret-box.ts';
+import { composeBuilder } from './compose-builder.ts';
 import { composeRegistry } from './compose-registry.ts';
 import { createHttpServer, listen } from './http-server.ts';
 
@@ -37,15 +41,32 @@ export async function startServer(config: BerthConfig, log: (line: string) => vo
     const accessKeys = new AccessKeys(database.db, identity, secrets);
     const registry = await composeRegistry({ config: config.registry, server: config.server, dataDir, database, identity, accessKeys, secrets, log });
     closers.unshift(registry.close);
-    const api = new ApiFace(identity, [...identityRoutes(identity, accessKeys), ...registry.apiRoutes]);
+    let internalHost = '';
+    const builder = composeBuilder({
+      config: config.builder,
+      server: config.server,
+      dataDir,
+      database,
+      identity,
+      secrets,
+      registry: registry.domain,
+      internalHost: () => internalHost,
+      log,
+    });
+    closers.unshift(builder.close);
+    const images = imageRoutes({ ...registry.domain, publicUrl: config.server.publicUrl });
+    const studioConfig = studioConfigRoutes({ identity, credentials: new Credentials(database.db, secrets), builder: config.builder });
+    const api = new ApiFace(identity, [...identityRoutes(identity, accessKeys), ...registry.apiRoutes, ...builder.apiRoutes, ...images, ...studioConfig]);
 
     let ready = false;
-    const server = createHttpServer({ registry: registry.oci, api, ecr: registry.ecr, isReady: () => ready, log });
+    const server = createHttpServer({ registry: registry.oci, api, ecr: registry.ecr, wave: builder.wave, isReady: () => ready, log });
     closers.unshift(() => closeServer(server));
     const address = await listen(server, config.server.host, config.server.port);
+    internalHost = `${loopbackOf(address.address)}:${address.port}`;
 
     const guarded = (name: string, work: () => Promise<unknown>) => () => work().catch((error) => log(`${name} failed: ${(error as Error).message}`));
     await guarded('startup', registry.startup)();
+    await guarded('build recovery', builder.startup)();
     for (const job of registry.jobs) {
       if (job.everyS <= 0) continue;
       const timer = setInterval(guarded(job.name, job.run), job.everyS * 1000);
@@ -59,6 +80,12 @@ export async function startServer(config: BerthConfig, log: (line: string) => vo
     await closeAll(closers);
     throw error;
   }
+}
+
+/** Where processes on this host reach the listener: loopback, unless it is bound to one address only. */
+function loopbackOf(bound: string): string {
+  if (bound === '0.0.0.0' || bound === '::') return '127.0.0.1';
+  return bound.includes(':') ? `[${bound}]` : bound;
 }
 
 async function closeAll(closers: Array<() => Promise<void>>): Promise<void> {

@@ -12,6 +12,8 @@ export interface Mounts {
   api: Face;
   /** `/ecr`: the Amazon ECR-compatible API. */
   ecr: Face;
+  /** `/v1alpha1/…`, `/v1alpha2/…`: the Wave-compatible build API. */
+  wave: Face;
   isReady: () => boolean;
   log: (line: string) => void;
 }
@@ -40,6 +42,7 @@ export function createHttpServer(mounts: Mounts): Server {
     if (url === '/v2' || url.startsWith('/v2/')) return m.registry;
     if (url.startsWith('/api/')) return m.api;
     if (url === '/ecr' || url.startsWith('/ecr/') || url.startsWith('/ecr?')) return m.ecr;
+    if (url.startsWith('/v1alpha1/') || url.startsWith('/v1alpha2/') || url.startsWith('/container-token')) return m.wave;
     if (url === '/healthz') return { handle: async (_req, res) => health(res, m.isReady()) };
     return undefined;
   }

@@ -87,7 +87,9 @@ export interface BuildExecutor {
 
   /**
    * Resolves when the executor can build (the tool runs, the daemon answers); rejects with
-   * ExecutorUnavailable saying why. Cheap enough to call before every build; idempotent.
+   * ExecutorUnavailable saying why. For operators and health checks (at start, periodically), not for
+   * every build's path: it may take a moment (`buildah info` reads the storage), and `build` reports an
+   * unavailable tool itself. Idempotent.
    */
   check(): Promise<void>;
 

@@ -1,0 +1,89 @@
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile, chmod } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { extract } from 'tar-stream';
+import { contextDigest, ContainerRequestError, type BuildContextInput, type ContextFile } from './container-request.ts';
+
+export interface ContextLimits {
+  maxContextBytes: number;
+  maxContextFileBytes: number;
+}
+
+const maxEntries = 10_000;
+
+/**
+ * Decodes Wave's `buildContext` — a tar.gz inline as a `data:` URL, as Nextflow sends it — into files,
+ * checking its digest, the size limits, and that every path stays inside the context. Only regular files
+ * and directories are accepted: a link could point outside the context on the build host.
+ */
+export async function readBuildContext(input: BuildContextInput, limits: ContextLimits): Promise<{ files: ContextFile[]; digest: string }> {
+  const match = /^data:[^,]*?(;base64)?,(.*)$/s.exec(input.location);
+  if (!match?.[1]) throw new ContainerRequestError('Attribute `buildContext.location` must be a base64 `data:` URL of a tar.gz archive');
+  const archive = Buffer.from(match[2]!, 'base64');
+  if (input.gzipDigest) {
+    const actual = `sha256:${createHash('sha256').update(archive).digest('hex')}`;
+    if (actual !== input.gzipDigest) throw new ContainerRequestError(`Build context digest mismatch - expected ${input.gzipDigest} but got ${actual}`);
+  }
+  const files = await unpack(archive, limits);
+  return { files, digest: contextDigest(files) };
+}
+
+async function unpack(archive: Buffer, limits: ContextLimits): Promise<ContextFile[]> {
+  const files = new Map<string, ContextFile>();
+  let total = 0;
+  let entries = 0;
+  const tar = extract();
+  const done = new Promise<void>((resolve, reject) => {
+    tar.on('entry', (header, stream, next) => {
+      const fail = (message: string) => {
+        stream.resume();
+        tar.destroy(new ContainerRequestError(`Invalid build context: ${message}`));
+      };
+      if (++entries > maxEntries) return fail(`more than ${maxEntries} entries`);
+      const path = safePath(header.name);
+      if (path === undefined) return fail(`entry "${header.name.slice(0, 200)}" is outside the context`);
+      if (header.type === 'directory') {
+        stream.resume();
+        return next();
+      }
+      if (header.type !== 'file') return fail(`entry "${path}" is a ${header.type}; only files and directories are allowed`);
+      const size = header.size ?? 0;
+      if (size > limits.maxContextFileBytes) return fail(`file "${path}" is ${size} bytes; the limit per file is ${limits.maxContextFileBytes}`);
+      total += size;
+      if (total > limits.maxContextBytes) return fail(`the files add up to more than ${limits.maxContextBytes} bytes`);
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
+      stream.on('end', () => {
+        files.set(path, { path, content: Buffer.concat(chunks), mode: (header.mode ?? 0o644) & 0o111 ? 0o755 : 0o644 });
+        next();
+      });
+    });
+    tar.on('finish', resolve);
+    tar.on('error', reject);
+  });
+  const gunzip = createGunzip({ maxOutputLength: limits.maxContextBytes + maxEntries * 1024 });
+  gunzip.on('error', (error) => tar.destroy(new ContainerRequestError(`Invalid build context: not a tar.gz archive (${error.message})`)));
+  Readable.from([archive]).pipe(gunzip).pipe(tar);
+  await done;
+  return [...files.values()];
+}
+
+/** The normalised relative path of an archive entry, or undefined when it escapes the root. */
+function safePath(name: string): string | undefined {
+  const normal = posix.normalize(name.replace(/^\.\/+/, ''));
+  if (normal.startsWith('/') || normal === '..' || normal.startsWith('../') || normal.includes('\0')) return undefined;
+  return normal.replace(/\/$/, '') || undefined;
+}
+
+/** Writes context files (already checked by `safePath`) below `dir`. */
+export async function writeContext(dir: string, files: readonly ContextFile[]): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const file of files) {
+    const target = join(dir, file.path);
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, file.content);
+    await chmod(target, file.mode);
+  }
+}

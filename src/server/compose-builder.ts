@@ -1,0 +1,81 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { ApiRoute } from '../api/api-face.ts';
+import { buildRoutes } from '../api/build-routes.ts';
+import { BuildLogs } from '../builder/builds/build-logs.ts';
+import { BuildService } from '../builder/builds/build-service.ts';
+import { BuildStore } from '../builder/builds/build-store.ts';
+import { BuildTargets } from '../builder/builds/build-targets.ts';
+import { BuildahExecutor } from '../builder/executors/buildah-executor.ts';
+import type { BuildExecutor } from '../builder/executors/build-executor.ts';
+import { DockerExecutor } from '../builder/executors/docker-executor.ts';
+import { WaveFace } from '../builder/wave/wave-face.ts';
+import type { BuilderConfig, ServerConfig } from '../config/schema.ts';
+import type { OpenedDatabase } from '../db/database.ts';
+import type { IdentityStore } from '../identity/identity-store.ts';
+import { Credentials } from '../registry/management/credentials.ts';
+import type { SecretBox } from '../secrets/secret-box.ts';
+import type { RegistryDomain } from './compose-registry.ts';
+import type { Face } from './http-server.ts';
+
+export interface BuilderPart {
+  wave: Face;
+  apiRoutes: ApiRoute[];
+  /** Re-queues builds a previous run left unfinished; call once the listener is up (executors push to it). */
+  startup: () => Promise<unknown>;
+  close: () => Promise<void>;
+}
+
+/** The builder part: build records and logs, the executor, the queue, and its two faces (Wave and `/api/builds`). */
+export function composeBuilder(deps: {
+  config: BuilderConfig;
+  server: ServerConfig;
+  dataDir: string;
+  database: OpenedDatabase;
+  identity: IdentityStore;
+  secrets: SecretBox;
+  registry: RegistryDomain;
+  /** `127.0.0.1:<port>` once listening. */
+  internalHost: () => string;
+  log: (line: string) => void;
+}): BuilderPart {
+  const { config } = deps;
+  const logs = new BuildLogs(join(deps.dataDir, 'builds', 'logs'));
+  const credentials = new Credentials(deps.database.db, deps.secrets);
+  const targets = new BuildTargets({
+    registry: deps.registry.registry,
+    access: deps.registry.access,
+    tokens: deps.registry.tokens,
+    credentials,
+    internalHost: deps.internalHost,
+    localHosts: () => (deps.server.publicUrl ? [new URL(deps.server.publicUrl).host] : []),
+    loginTtlS: config.timeoutS + 600,
+  });
+  const builds = new BuildService({
+    store: new BuildStore(deps.database.db),
+    logs,
+    targets,
+    identity: deps.identity,
+    executor: chooseExecutor(config, join(deps.dataDir, 'builds', 'buildah')),
+    config,
+    workDir: join(deps.dataDir, 'builds', 'work'),
+    log: deps.log,
+  });
+  return {
+    wave: new WaveFace({ builds, logs, identity: deps.identity, limits: config, publicUrl: deps.server.publicUrl }),
+    apiRoutes: buildRoutes({ builds, logs, identity: deps.identity, credentials, config, publicUrl: deps.server.publicUrl, workDir: join(deps.dataDir, 'builds', 'work') }),
+    startup: () => builds.recover(),
+    close: () => builds.close(),
+  };
+}
+
+/** `auto` means buildah where it is installed (it needs no daemon), else the docker engine. */
+function chooseExecutor(config: BuilderConfig, buildahRoot: string): BuildExecutor {
+  const kind = config.executor === 'auto' ? (hasBuildah() ? 'buildah' : 'docker') : config.executor;
+  const failureTailLines = config.logTailLines;
+  return kind === 'buildah' ? new BuildahExecutor({ stateDir: buildahRoot, failureTailLines }) : new DockerExecutor({ socketPath: config.dockerSocket, failureTailLines });
+}
+
+function hasBuildah(): boolean {
+  return spawnSync('buildah', ['--version'], { stdio: 'ignore' }).status === 0;
+}
