@@ -1,19 +1,14 @@
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { pack } from 'tar-stream';
 import type { ContainerStorage } from '../../test/support/containers.ts';
+import { tarOf } from '../../test/support/tar-archives.ts';
 import type { BenchRegistry } from '../support/registries.ts';
 import { authorization } from './builds.ts';
 
 /** Pushes a small uncompressed tar layer (one file) into `repository`; returns its digest. */
 export async function pushLayer(berth: BenchRegistry, repository: string): Promise<string> {
-  const archive = pack();
-  archive.entry({ name: 'opt/berth/agent.txt', mode: 0o644, mtime: new Date(0) }, 'the injected agent\n');
-  archive.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of archive) chunks.push(chunk as Buffer);
-  const tar = Buffer.concat(chunks);
+  const tar = await tarOf({ 'opt/berth/agent.txt': 'the injected agent\n' });
   const digest = `sha256:${createHash('sha256').update(tar).digest('hex')}`;
   const headers = { Authorization: authorization(berth) };
   const started = await fetch(`http://${berth.host}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers });

@@ -3,13 +3,13 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { pack } from 'tar-stream';
 import { augmentErrorCodes } from '../../src/api/image-routes.ts';
 import { augmentErrorKinds } from '../../src/builder/augment/augment-errors.ts';
 import { basic, startBerth, type TestBerth } from '../support/berth.ts';
 import { creds, removeDir, scratchDir, skopeo } from '../support/containers.ts';
 import { assertSameCodes, documentedCodes } from '../support/doc-tables.ts';
 import { ociReference, writeOciLayout } from '../support/oci-image.ts';
+import { tarOf } from '../support/tar-archives.ts';
 
 const docs = new URL('../../docs/builder.md', import.meta.url);
 const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -43,7 +43,7 @@ describe('POST /api/images/augment', () => {
   });
 
   it('augments with a pushed tar+gzip layer and answers with the new image', async () => {
-    const tar = await tarOf('etc/added', 'added\n');
+    const tar = await tarOf({ 'etc/added': 'added\n' });
     const layer = await pushBlob('admin/out', gzipSync(tar));
     const { status, body } = await augment<Record<string, unknown>>({ source: `${berth.host}/admin/base:1`, layers: [{ digest: layer }], env: ['A=1'], workdir: '/srv' });
     assert.equal(status, 201, JSON.stringify(body));
@@ -105,12 +105,3 @@ describe('augmentation error codes in docs/builder.md', () => {
     }
   });
 });
-
-async function tarOf(name: string, content: string): Promise<Buffer> {
-  const tar = pack();
-  tar.entry({ name, mode: 0o644, mtime: new Date(0) }, content);
-  tar.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of tar) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { pack } from 'tar-stream';
 import { ContainerStorage, creds, writeBusyboxContext } from './containers.ts';
 import type { TestBerth } from './berth.ts';
+import { tarOf } from './tar-archives.ts';
 
 /** Builds the static-busybox image with buildah and pushes it into Berth as `<host>/<name>`; returns the reference. */
 export async function pushBusyboxImage(berth: TestBerth, name: string, marker: string): Promise<string> {
@@ -20,12 +20,7 @@ export async function pushBusyboxImage(berth: TestBerth, name: string, marker: s
 
 /** A build context as Wave's clients send it: a tar.gz inline as a `data:` URL. */
 export async function inlineContext(files: Record<string, string>): Promise<{ location: string; gzipDigest: string }> {
-  const archive = pack();
-  for (const [name, content] of Object.entries(files)) archive.entry({ name, mode: 0o644, mtime: new Date(0) }, content);
-  archive.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of archive) chunks.push(chunk as Buffer);
-  const gzipped = gzipSync(Buffer.concat(chunks));
+  const gzipped = gzipSync(await tarOf(files));
   return { location: `data:application/gzip;base64,${gzipped.toString('base64')}`, gzipDigest: `sha256:${createHash('sha256').update(gzipped).digest('hex')}` };
 }
 

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { constants as zlib, gzipSync } from 'node:zlib';
-import { pack } from 'tar-stream';
 import { AugmentError, type AugmentErrorKind } from '../../../src/builder/augment/augment-errors.ts';
 import { augmentImage, type AugmentRequest } from '../../../src/builder/augment/augment-image.ts';
 import type { User } from '../../../src/identity/identity-store.ts';
@@ -15,6 +14,7 @@ import { removeDir, scratchDir } from '../../support/containers.ts';
 import { databaseKinds, type TestDatabase } from '../../support/databases.ts';
 import { twoPlatforms, writeOciLayout, type GeneratedLayout } from '../../support/oci-image.ts';
 import { augmentParts, type AugmentParts } from './augment-parts.ts';
+import { tarOf } from '../../support/tar-archives.ts';
 
 type Json = Record<string, any>;
 
@@ -95,7 +95,7 @@ describe('augmentImage (in process, over the real registry parts)', () => {
 
     for (const [tag, layout] of [['small', small], ['big', big]] as const) {
       parts.blobs.reset();
-      const result = await augment({ source: `boss/base:${tag}`, target: `boss/measured:${tag}`, layers: [{ kind: 'stream', stream: Readable.from([await tarOf('opt/x', 'x')]) }] });
+      const result = await augment({ source: `boss/base:${tag}`, target: `boss/measured:${tag}`, layers: [{ kind: 'stream', stream: Readable.from([await tarOf({ 'opt/x': 'x' })]) }] });
       const baseLayers = new Set(layout.images.flatMap((image) => image.layers.map((layer) => layer.digest as Digest)));
       const touched = [...parts.blobs.bytesRead.keys()];
       assert.deepEqual(touched.filter((digest) => baseLayers.has(digest)), [], `${tag}: no base layer is read`);
@@ -109,8 +109,8 @@ describe('augmentImage (in process, over the real registry parts)', () => {
 
   it('uses a pushed plain tar as it is (its digest is its diffID) and computes the diffID of a pushed tar+gzip', async () => {
     const target = await parts.deps.registry.forPush(parseRepositoryName('boss/pushed'));
-    const plain = await tarOf('etc/plain', 'plain');
-    const gzippedTar = await tarOf('etc/gzipped', 'gzipped');
+    const plain = await tarOf({ 'etc/plain': 'plain' });
+    const gzippedTar = await tarOf({ 'etc/gzipped': 'gzipped' });
     const gzipped = gzipSync(gzippedTar);
     const push = async (bytes: Buffer) => {
       const id = await parts.deps.uploads.start(target);
@@ -188,14 +188,4 @@ function kind(expected: AugmentErrorKind, message?: RegExp) {
     if (message) assert.match(error.message, message);
     return true;
   };
-}
-
-/** A one-file tar archive (tar-stream). */
-async function tarOf(name: string, content: string): Promise<Buffer> {
-  const tar = pack();
-  tar.entry({ name, mode: 0o644, mtime: new Date(0) }, content);
-  tar.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of tar) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }

@@ -2,21 +2,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { pack } from 'tar-stream';
 import { AugmentError } from '../../../src/builder/augment/augment-errors.ts';
 import { isTarHeader, LayerEncoder } from '../../../src/builder/augment/layer-encoding.ts';
+import { tarOf } from '../../support/tar-archives.ts';
 
 const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-
-/** A real tar archive (tar-stream) with one file, as bytes. */
-async function tarOf(name: string, content: string): Promise<Buffer> {
-  const tar = pack();
-  tar.entry({ name, mode: 0o644, mtime: new Date(0) }, content);
-  tar.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of tar) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /** Feeds `bytes` in small chunks (to cross the header and magic boundaries) and collects the encoded output. */
 async function encode(bytes: Buffer, chunkSize = 100): Promise<{ output: Buffer; encoder: LayerEncoder }> {
@@ -33,14 +23,14 @@ const layerInvalid = (pattern: RegExp) => (error: unknown) => error instanceof A
 
 describe('LayerEncoder', () => {
   it('gzips a plain tar, with the diffID of the tar and the digest of the gzip bytes', async () => {
-    const tar = await tarOf('etc/motd', 'hello\n');
+    const tar = await tarOf({ 'etc/motd': 'hello\n' });
     const { output, encoder } = await encode(tar);
     assert.deepEqual(gunzipSync(output), tar);
     assert.deepEqual(encoder.result(), { digest: sha256(output), size: output.length, diffId: sha256(tar), compressed: true });
   });
 
   it('passes a tar+gzip through byte for byte, inflating it only to compute the diffID', async () => {
-    const tar = await tarOf('opt/agent', 'agent\n');
+    const tar = await tarOf({ 'opt/agent': 'agent\n' });
     const gzipped = gzipSync(tar, { level: 9 });
     const { output, encoder } = await encode(gzipped, 7);
     assert.deepEqual(output, gzipped);
@@ -61,7 +51,7 @@ describe('LayerEncoder', () => {
   });
 
   it('refuses a truncated gzip stream and a zstd stream', async () => {
-    const gzipped = gzipSync(await tarOf('a', 'b'.repeat(5000)));
+    const gzipped = gzipSync(await tarOf({ a: 'b'.repeat(5000) }));
     await assert.rejects(encode(gzipped.subarray(0, gzipped.length - 20)), layerInvalid(/not valid gzip/));
     await assert.rejects(encode(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0])), layerInvalid(/zstd/));
   });
@@ -73,7 +63,7 @@ describe('LayerEncoder', () => {
 
 describe('isTarHeader', () => {
   it('checks the header checksum, which ustar, GNU and v7 headers all carry', async () => {
-    const header = (await tarOf('file', 'x')).subarray(0, 512);
+    const header = (await tarOf({ 'file': 'x' })).subarray(0, 512);
     assert.equal(isTarHeader(header), true);
     const corrupted = Buffer.from(header);
     corrupted[0] = corrupted[0]! ^ 0xff;

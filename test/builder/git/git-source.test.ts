@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cloneGitSource, GitSourceError, type GitSourceErrorCode, type GitSourceOptions } from '../../../src/builder/git/git-source.ts';
+import { GitHttpServer } from '../../support/git-http-server.ts';
 import { run } from '../../support/processes.ts';
 
 const scratch: string[] = [];
@@ -179,85 +179,9 @@ describe('git source: local repositories', () => {
   });
 });
 
-/**
- * A real git smart-HTTP server: `git http-backend` (CGI) behind a Node listener that demands Basic auth with one
- * token, like a private GitHub repository does.
- */
-class PrivateGitServer {
-  readonly requests: Array<{ url: string; authorization: string | null }> = [];
-  private server: Server | null = null;
-
-  constructor(
-    private readonly projectRoot: string,
-    private readonly token: string,
-  ) {}
-
-  get baseUrl(): string {
-    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
-  }
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    this.requests.push({ url: req.url ?? '', authorization: req.headers.authorization ?? null });
-    const expected = `Basic ${Buffer.from(`x-access-token:${this.token}`).toString('base64')}`;
-    if (req.headers.authorization !== expected) {
-      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="private"' }).end('authentication required\n');
-      return;
-    }
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const backend = spawn('git', ['http-backend'], {
-      env: {
-        PATH: process.env.PATH,
-        GIT_PROJECT_ROOT: this.projectRoot,
-        GIT_HTTP_EXPORT_ALL: '1',
-        PATH_INFO: decodeURIComponent(url.pathname),
-        QUERY_STRING: url.search.slice(1),
-        REQUEST_METHOD: req.method ?? 'GET',
-        CONTENT_TYPE: req.headers['content-type'] ?? '',
-        ...(req.headers['content-length'] ? { CONTENT_LENGTH: req.headers['content-length'] } : {}),
-        ...(req.headers['content-encoding'] ? { HTTP_CONTENT_ENCODING: req.headers['content-encoding'] } : {}),
-        ...(req.headers['git-protocol'] ? { GIT_PROTOCOL: String(req.headers['git-protocol']) } : {}),
-        REMOTE_USER: 'x-access-token',
-        REMOTE_ADDR: '127.0.0.1',
-      },
-      stdio: ['pipe', 'pipe', 'ignore'],
-    });
-    req.pipe(backend.stdin);
-    let head = Buffer.alloc(0);
-    let headersSent = false;
-    backend.stdout.on('data', (chunk: Buffer) => {
-      if (headersSent) return void res.write(chunk);
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const headers: Record<string, string> = {};
-      let status = 200;
-      for (const line of head.subarray(0, end).toString('latin1').split('\r\n')) {
-        const colon = line.indexOf(':');
-        const [name, value] = [line.slice(0, colon).trim(), line.slice(colon + 1).trim()];
-        if (name.toLowerCase() === 'status') status = Number.parseInt(value, 10);
-        else headers[name] = value;
-      }
-      res.writeHead(status, headers);
-      headersSent = true;
-      res.write(head.subarray(end + 4));
-    });
-    backend.on('close', () => res.end());
-  }
-}
-
 describe('git source: private repositories over https-style auth, without leaking the token', () => {
   const token = 'ghp_BerthTestSecretToken0123456789abcdef';
-  let server: PrivateGitServer;
+  let server: GitHttpServer;
   let source: SourceRepository;
   let repositoryUrl: string;
 
@@ -265,7 +189,7 @@ describe('git source: private repositories over https-style auth, without leakin
     source = await makeSourceRepository();
     const projectRoot = await tempDir('berth-git-http-');
     await run('git', ['clone', '--quiet', '--bare', source.dir, join(projectRoot, 'private.git')]);
-    server = new PrivateGitServer(projectRoot, token);
+    server = new GitHttpServer({ projectRoot, token });
     await server.start();
     repositoryUrl = `${server.baseUrl}/private.git`;
   });
