@@ -53,6 +53,16 @@ export class ApiClient {
     }
   }
 
+  /** A GET whose body the caller reads as it comes (logs); a failure status becomes a CliError. */
+  async stream(path: string, accept = 'text/plain'): Promise<Response> {
+    const response = await this.send(path, { headers: { Authorization: `Bearer ${this.token}`, Accept: accept } });
+    if (!response.ok) {
+      const value = (await response.json().catch(() => undefined)) as { error?: { message?: string } } | undefined;
+      throw new CliError(value?.error?.message ?? `${response.status} ${response.statusText}`);
+    }
+    return response;
+  }
+
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const response = await this.send(path, {
       method,

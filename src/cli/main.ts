@@ -4,6 +4,7 @@ import { startServer } from '../server/compose.ts';
 import { clientFor, integer } from './arguments.ts';
 import { CliError } from './client.ts';
 import { printTable } from './output.ts';
+import { buildCommands } from './build-commands.ts';
 import { imageCommands } from './image-commands.ts';
 import { registryCommands } from './registry-commands.ts';
 import { studioConfigCommands } from './studio-config-commands.ts';
@@ -150,6 +151,7 @@ workspaces
 
 registryCommands(program.command('registry').description('the OCI registry and its management'));
 imageCommands(program.command('image').description('images in the registry'));
+buildCommands(program.command('build').description('builds: Dockerfiles and conda environments become images'));
 studioConfigCommands(program.command('studio-config').description('Studio repositories: .seqera/studio-config.yaml'));
 
 program.parseAsync(process.argv).catch((error: unknown) => {

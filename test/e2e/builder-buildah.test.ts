@@ -105,6 +105,15 @@ describe('builder with buildah: Wave requests become images in Berth', () => {
     const answer = await waveRequest<WaveResponse>(berth, { containerFile: dockerfile(''), buildRepository: 'registry.example.org/team/images' });
     assert.equal(answer.status, 400);
     assert.equal(answer.body.message, 'Missing credentials for container repository: registry.example.org/team/images');
+    const viewer = await berth.user('viewer');
+    await berth.role('admin', 'viewer', 'view');
+    const notAllowed = await waveRequest<WaveResponse>(berth, { containerFile: dockerfile(''), buildRepository: `${berth.host}/admin/private` }, viewer);
+    assert.equal(notAllowed.status, 400);
+    assert.equal(notAllowed.body.message ?? "", `Missing credentials for container repository: ${berth.host}/admin/private - viewer may not push there`);
+    const apiOnly = await berth.user('api-only', ['api']);
+    const narrow = await waveRequest<WaveResponse>(berth, { containerFile: dockerfile('') }, apiOnly);
+    assert.equal(narrow.status, 400);
+    assert.match(narrow.body.message ?? "", /api-only\/builds - this API token lacks the registry:push scope$/);
     const bad = await waveRequest<WaveResponse>(berth, { containerFile: dockerfile(''), freeze: true });
     assert.equal(bad.status, 400);
     assert.equal(bad.body.message, 'Attribute `buildRepository` must be specified when using freeze mode');

@@ -16,7 +16,7 @@ export async function mayCancelBuild(identity: IdentityStore, caller: Authentica
 }
 
 export function buildCallerOf(caller: Authenticated, host: string): BuildCaller {
-  return { user: caller.user, credential: { kind: 'api-token', id: caller.token.id }, host };
+  return { user: caller.user, credential: { kind: 'api-token', id: caller.token.id }, scopes: caller.token.scopes, host };
 }
 
 /** The largest request body a container request may have: the context inline as base64, and the rest. */

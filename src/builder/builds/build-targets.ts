@@ -1,3 +1,4 @@
+import { scopeAllows, type TokenScope } from '../../identity/api-tokens.ts';
 import type { User } from '../../identity/identity-store.ts';
 import type { Principal, RegistryAccess } from '../../registry/auth/access.ts';
 import type { CredentialRef, RegistryTokens } from '../../registry/auth/registry-tokens.ts';
@@ -12,6 +13,8 @@ import { ContainerRequestError } from './container-request.ts';
 export interface BuildCaller {
   user: User;
   credential: CredentialRef;
+  /** The credential's scopes: the executor's login has no more. */
+  scopes: TokenScope[];
   /** `host[:port]` of the request (or of the public URL): image references naming it mean Berth. */
   host: string;
 }
@@ -59,10 +62,11 @@ export class BuildTargets {
     const { host, path } = splitHost(repository);
     if (this.isLocal(host, caller)) {
       const name = parseTargetName(path, repository);
-      const principal: Principal = { kind: 'user', user: caller.user, scopes: ['registry:pull', 'registry:push'], credential: caller.credential };
+      const principal: Principal = { kind: 'user', user: caller.user, scopes: caller.scopes, credential: caller.credential };
       const workspace = await this.deps.registry.workspaceOf(name).catch(() => undefined);
       if (!workspace || !(await this.deps.access.may(principal, name, 'push'))) {
-        throw new ContainerRequestError(`Missing credentials for container repository: ${repository} - ${caller.user.name} may not push there`);
+        const why = scopeAllows(caller.scopes, 'registry:push') ? `${caller.user.name} may not push there` : 'this API token lacks the registry:push scope';
+        throw new ContainerRequestError(`Missing credentials for container repository: ${repository} - ${why}`);
       }
       return { repository, local: name, pushHost: this.deps.internalHost(), workspaceId: workspace.id };
     }
