@@ -51,8 +51,9 @@ export function buildRoutes(deps: {
   const requestOf = async (ctx: ApiContext, body: z.infer<typeof submission>): Promise<ContainerRequest> => {
     if (!body.remoteConfig) return parseContainerRequest(body, deps.config);
     const { remoteConfig: remote, workspace: _workspace, ...options } = parseStudioOptions(body);
-    const login = await gitLogin(deps.credentials, await memberWorkspace(deps.identity, ctx, body.workspace), remote.credential);
-    const source = { url: httpsRepository(remote.repository), revision: remote.revision, ...login, limits: planLimits, parentDir: deps.workDir };
+    const url = httpsRepository(remote.repository);
+    const login = await gitLogin(deps.credentials, await memberWorkspace(deps.identity, ctx, body.workspace), url, remote.credential);
+    const source = { url, revision: remote.revision, ...login, limits: planLimits, parentDir: deps.workDir };
     await mkdir(deps.workDir, { recursive: true, mode: 0o700 });
     try {
       return await withStudioPlan(source, (plan) => studioContainerRequest(plan, options, { ...deps.config, ...planLimits }));

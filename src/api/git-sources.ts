@@ -1,5 +1,6 @@
 import type { IdentityStore, Workspace } from '../identity/identity-store.ts';
 import type { Credentials } from '../registry/management/credentials.ts';
+import { roleAtLeast } from '../identity/roles.ts';
 import { ApiError, type ApiContext } from './api-context.ts';
 
 /**
@@ -24,18 +25,31 @@ export function httpsRepository(repository: string): string {
   return repository;
 }
 
-/** A workspace the caller belongs to (default: their own), whose credentials they may use for a clone. */
+/** A workspace in which the caller may launch (default: their own), whose credentials a clone may use. */
 export async function memberWorkspace(identity: IdentityStore, ctx: ApiContext, slug: string | undefined): Promise<Workspace> {
   const workspace = await identity.requireWorkspace(slug ?? ctx.caller.user.name);
-  if (!ctx.caller.user.isAdmin && (await identity.roleOf(ctx.caller.user.id, workspace.id)) === undefined) {
-    throw new ApiError(403, 'FORBIDDEN', `only members of ${workspace.slug} may use its credentials`);
+  if (!ctx.caller.user.isAdmin && !roleAtLeast(await identity.roleOf(ctx.caller.user.id, workspace.id), 'launch')) {
+    throw new ApiError(403, 'FORBIDDEN', `only members of ${workspace.slug} with the launch role or above may use its credentials`);
   }
   return workspace;
 }
 
-/** The login a named credential of `workspace` holds, for git; none when no credential is named. */
-export async function gitLogin(credentials: Credentials, workspace: Workspace, name: string | undefined): Promise<{ token: string | null; username: string | undefined }> {
+/**
+ * The login a credential of `workspace` holds, for a clone of `repository`; none when no credential is named.
+ * A credential is named after the host it belongs to (`github.com`) and is sent to that host only, so that a
+ * caller cannot have a secret sent to a server of their own.
+ */
+export async function gitLogin(
+  credentials: Credentials,
+  workspace: Workspace,
+  repository: string,
+  name: string | undefined,
+): Promise<{ token: string | null; username: string | undefined }> {
   if (name === undefined) return { token: null, username: undefined };
+  const host = new URL(repository).host;
+  if (name !== host) {
+    throw new ApiError(400, 'INVALID_REQUEST', `credential "${name.slice(0, 200)}" is not for ${host}: a git credential is named after its host and used only there`);
+  }
   const login = await credentials.reveal(workspace.id, name);
   return { token: login.password, username: login.username || undefined };
 }

@@ -55,7 +55,7 @@ export function studioConfigRoutes(deps: {
         }
         const url = httpsRepository(body.repository!);
         const workspace = body.workspace !== undefined || body.credential !== undefined ? await memberWorkspace(deps.identity, ctx, body.workspace) : null;
-        const login = workspace ? await gitLogin(deps.credentials, workspace, body.credential) : { token: null, username: undefined };
+        const login = workspace ? await gitLogin(deps.credentials, workspace, url, body.credential) : { token: null, username: undefined };
         // A caller who goes away stops its clone.
         const cancel = new AbortController();
         ctx.res.once('close', () => cancel.abort());

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { once } from 'node:events';
+import { StringDecoder } from 'node:string_decoder';
 
 /**
  * Streams text pieces as they come, as `text/plain` or as server-sent events (one `data:` line per line
@@ -16,16 +17,22 @@ export async function streamText(
     'X-Accel-Buffering': 'no',
   });
   res.flushHeaders();
+  const gone = new AbortController();
+  res.once('close', () => gone.abort());
+  const decoder = new StringDecoder('utf8');
   let partial = '';
   for await (const piece of pieces) {
     if (res.destroyed) return;
     let out: string | Buffer = piece;
     if (options.events) {
-      const lines = (partial + piece.toString('utf8')).split('\n');
+      const lines = (partial + decoder.write(piece)).split('\n');
       partial = lines.pop() ?? '';
       out = lines.map((line) => `data: ${line.replace(/\r$/, '')}\n\n`).join('');
     }
-    if (out.length && !res.write(out)) await once(res, 'drain');
+    if (out.length && !res.write(out)) {
+      const drained = await once(res, 'drain', { signal: gone.signal }).then(() => true, () => false);
+      if (!drained) return;
+    }
   }
   if (options.events) {
     if (partial) res.write(`data: ${partial}\n\n`);

@@ -44,6 +44,7 @@ export function composeBuilder(deps: {
   const credentials = new Credentials(deps.database.db, deps.secrets);
   const targets = new BuildTargets({
     registry: deps.registry.registry,
+    identity: deps.identity,
     access: deps.registry.access,
     tokens: deps.registry.tokens,
     credentials,

@@ -22,6 +22,8 @@ describe('POST /api/studio-config/check', () => {
   let gitServer: GitHttpServer;
   let berth: TestBerth;
   let repositoryUrl: string;
+  /** Git credentials are named after the host they are for. */
+  let gitHost: string;
   let commit: string;
   let alice: string;
   let bob: string;
@@ -43,9 +45,10 @@ describe('POST /api/studio-config/check', () => {
     berth = await startBerth();
     alice = await berth.user('alice');
     bob = await berth.user('bob');
-    const stored = await berth.api('POST', '/api/workspaces/alice/credentials', { name: 'github', secret: token }, alice);
+    gitHost = new URL(repositoryUrl).host;
+    const stored = await berth.api('POST', '/api/workspaces/alice/credentials', { name: gitHost, secret: token }, alice);
     assert.equal(stored.status, 201, JSON.stringify(stored.body));
-    await berth.api('POST', '/api/workspaces/alice/credentials', { name: 'stale', secret: 'ghp_NotTheRightToken' }, alice);
+    await berth.api('POST', '/api/workspaces/bob/credentials', { name: gitHost, secret: 'ghp_NotTheRightToken' }, bob);
   });
   after(async () => {
     process.env.HOME = savedHome;
@@ -69,7 +72,7 @@ describe('POST /api/studio-config/check', () => {
   });
 
   it('clones a private https repository with a workspace credential, and the token appears nowhere in the answer', async () => {
-    const answer = await check({ repository: repositoryUrl, revision: 'main', credential: 'github' });
+    const answer = await check({ repository: repositoryUrl, revision: 'main', credential: gitHost });
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
     assert.ok(answer.body.ok, JSON.stringify(answer.body));
     assert.deepEqual(answer.body.source, { repository: repositoryUrl, revision: 'main', commit });
@@ -80,8 +83,8 @@ describe('POST /api/studio-config/check', () => {
   });
 
   it('without a credential, or with a refused one, says so and points at the GitHub token', async () => {
-    for (const body of [{ repository: repositoryUrl }, { repository: repositoryUrl, credential: 'stale' }]) {
-      const answer = await check(body);
+    for (const [body, as] of [[{ repository: repositoryUrl }, alice], [{ repository: repositoryUrl, credential: gitHost, workspace: 'bob' }, bob]] as const) {
+      const answer = await check(body, as);
       assert.equal(answer.status, 200);
       assert.ok(!answer.body.ok);
       assert.match(answer.body.problems[0]!.message, /authentication failed.*GitHub token/s);
@@ -89,15 +92,22 @@ describe('POST /api/studio-config/check', () => {
     }
   });
 
-  it('lets only members use a workspace credential', async () => {
-    const stranger = await check({ repository: repositoryUrl, credential: 'github', workspace: 'alice' }, bob);
+  it('lets only members who may launch use a workspace credential, and only for the host it is named after', async () => {
+    const stranger = await check({ repository: repositoryUrl, credential: gitHost, workspace: 'alice' }, bob);
     assert.equal(stranger.status, 403);
-    assert.match(stranger.body.error!.message, /only members of alice may use its credentials/);
+    assert.match(stranger.body.error!.message, /only members of alice with the launch role or above may use its credentials/);
     await berth.role('alice', 'bob', 'view');
-    const member = await check({ repository: repositoryUrl, credential: 'github', workspace: 'alice' }, bob);
+    const viewer = await check({ repository: repositoryUrl, credential: gitHost, workspace: 'alice' }, bob);
+    assert.equal(viewer.status, 403);
+    await berth.role('alice', 'bob', 'launch');
+    const member = await check({ repository: repositoryUrl, credential: gitHost, workspace: 'alice' }, bob);
     assert.equal(member.status, 200);
     assert.ok(member.body.ok, JSON.stringify(member.body));
-    const unknown = await check({ repository: repositoryUrl, credential: 'absent' });
+    const elsewhere = await check({ repository: repositoryUrl, credential: 'github.com' });
+    assert.equal(elsewhere.status, 400);
+    assert.match(elsewhere.body.error!.message, /credential "github.com" is not for 127\.0\.0\.1:\d+/);
+    await berth.api('DELETE', `/api/workspaces/bob/credentials/${encodeURIComponent(gitHost)}`, undefined, bob);
+    const unknown = await check({ repository: repositoryUrl, credential: gitHost, workspace: 'bob' }, bob);
     assert.equal(unknown.status, 404);
   });
 
@@ -108,7 +118,7 @@ describe('POST /api/studio-config/check', () => {
       [{ repository: repositoryUrl.replace('https:', 'http:') }, /does not clone http:\/\/ URLs/],
       [{}, /give either `repository`.*or `content`/],
       [{ repository: repositoryUrl, content: 'x' }, /give either/],
-      [{ content: brokenConfig, credential: 'github' }, /go with `repository`/],
+      [{ content: brokenConfig, credential: 'github.com' }, /go with `repository`/],
       [{ repository: repositoryUrl, branch: 'main' }, /branch|Unrecognized/i],
     ];
     for (const [body, message] of refused) {

@@ -35,7 +35,8 @@ describe('builder: a studio repository from git builds', () => {
     await gitServer.start();
     repositoryUrl = `${gitServer.baseUrl}/lab/studio.git`;
     berth = await startBerth({ config: { builder: { executor: 'buildah' } } });
-    const stored = await berth.api('POST', '/api/workspaces/admin/credentials', { name: 'github', secret: token });
+    // A git credential is named after its host, and sent only there.
+    const stored = await berth.api('POST', '/api/workspaces/admin/credentials', { name: new URL(repositoryUrl).host, secret: token });
     assert.equal(stored.status, 201, JSON.stringify(stored.body));
   });
   after(async () => {
@@ -47,7 +48,7 @@ describe('builder: a studio repository from git builds', () => {
 
   it('.seqera/ is the context, .dockerignore is honoured, and the image lands in the workspace', async () => {
     const submitted = await berth.api<{ buildId: string; targetImage: string; cached: boolean }>('POST', '/api/builds', {
-      remoteConfig: { repository: repositoryUrl, credential: 'github' },
+      remoteConfig: { repository: repositoryUrl, credential: new URL(repositoryUrl).host },
       buildRepository: `${berth.host}/admin/lab`,
     });
     assert.equal(submitted.status, 200, JSON.stringify(submitted.body));
@@ -64,7 +65,7 @@ describe('builder: a studio repository from git builds', () => {
     assert.ok(listed.some((path) => path.endsWith('app/run.sh')), listed.join(','));
     assert.ok(!listed.some((path) => path.includes('big.bin')), 'the ignored file stayed out');
 
-    const again = await berth.api<{ cached: boolean; buildId: string }>('POST', '/api/builds', { remoteConfig: { repository: repositoryUrl, credential: 'github' }, buildRepository: `${berth.host}/admin/lab` });
+    const again = await berth.api<{ cached: boolean; buildId: string }>('POST', '/api/builds', { remoteConfig: { repository: repositoryUrl, credential: new URL(repositoryUrl).host }, buildRepository: `${berth.host}/admin/lab` });
     assert.equal(again.body.cached, true);
   });
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile, chmod } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { contextDigest, ContainerRequestError, type BuildContextInput, type ContextFile } from './container-request.ts';
@@ -32,23 +32,35 @@ export async function readBuildContext(input: BuildContextInput, limits: Context
 
 async function unpack(archive: Buffer, limits: ContextLimits): Promise<ContextFile[]> {
   const files = new Map<string, ContextFile>();
+  const directories = new Set<string>();
   let total = 0;
   let entries = 0;
   const tar = extract();
   const done = new Promise<void>((resolve, reject) => {
     tar.on('entry', (header, stream, next) => {
+      // Destroying the archive destroys its entries with the same error, which the archive's listener reports.
+      stream.on('error', () => undefined);
       const fail = (message: string) => {
         stream.resume();
         tar.destroy(new ContainerRequestError(`Invalid build context: ${message}`));
       };
       if (++entries > maxEntries) return fail(`more than ${maxEntries} entries`);
       const path = safePath(header.name);
+      if (header.type === 'directory' && posix.normalize(header.name).replace(/\/$/, '') === '.') {
+        stream.resume();
+        return next();
+      }
       if (path === undefined) return fail(`entry "${header.name.slice(0, 200)}" is outside the context`);
       if (header.type === 'directory') {
+        if (files.has(path)) return fail(`"${path}" is both a file and a directory`);
+        directories.add(path);
         stream.resume();
         return next();
       }
       if (header.type !== 'file') return fail(`entry "${path}" is a ${header.type}; only files and directories are allowed`);
+      const parents = ancestorsOf(path);
+      if (directories.has(path) || parents.some((parent) => files.has(parent))) return fail(`"${path}" is both a file and a directory`);
+      for (const parent of parents) directories.add(parent);
       const size = header.size ?? 0;
       if (size > limits.maxContextFileBytes) return fail(`file "${path}" is ${size} bytes; the limit per file is ${limits.maxContextFileBytes}`);
       total += size;
@@ -61,20 +73,36 @@ async function unpack(archive: Buffer, limits: ContextLimits): Promise<ContextFi
       });
     });
     tar.on('finish', resolve);
-    tar.on('error', reject);
+    tar.on('error', (error) => reject(error instanceof ContainerRequestError ? error : new ContainerRequestError(`Invalid build context: not a tar archive (${error.message})`)));
   });
-  const gunzip = createGunzip({ maxOutputLength: limits.maxContextBytes + maxEntries * 1024 });
+  const gunzip = createGunzip();
   gunzip.on('error', (error) => tar.destroy(new ContainerRequestError(`Invalid build context: not a tar.gz archive (${error.message})`)));
-  Readable.from([archive]).pipe(gunzip).pipe(tar);
+  // The limit on what inflating may produce: the files, plus a generous allowance for tar headers and padding.
+  const maxInflated = limits.maxContextBytes + (maxEntries + 2) * 1024;
+  let inflated = 0;
+  const cap = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      inflated += chunk.length;
+      if (inflated > maxInflated) return callback(new ContainerRequestError(`Invalid build context: it inflates to more than ${maxInflated} bytes`));
+      callback(null, chunk);
+    },
+  });
+  cap.on('error', (error) => tar.destroy(error));
+  Readable.from([archive]).pipe(gunzip).pipe(cap).pipe(tar);
   await done;
   return [...files.values()];
 }
 
-/** The normalised relative path of an archive entry, or undefined when it escapes the root. */
+/** The normalised relative path of an archive entry, or undefined when it escapes (or is) the root. */
 function safePath(name: string): string | undefined {
-  const normal = posix.normalize(name.replace(/^\.\/+/, ''));
-  if (normal.startsWith('/') || normal === '..' || normal.startsWith('../') || normal.includes('\0')) return undefined;
-  return normal.replace(/\/$/, '') || undefined;
+  const normal = posix.normalize(name.replace(/^\.\/+/, '')).replace(/\/$/, '');
+  if (normal === '' || normal === '.' || normal.startsWith('/') || normal === '..' || normal.startsWith('../') || normal.includes('\0')) return undefined;
+  return normal;
+}
+
+function ancestorsOf(path: string): string[] {
+  const parts = path.split('/');
+  return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
 }
 
 /** Writes context files (already checked by `safePath`) below `dir`. */

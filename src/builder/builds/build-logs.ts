@@ -6,6 +6,9 @@ import { join } from 'node:path';
 /** A build's output beyond this is dropped (with a note), so a runaway build cannot fill the disk. */
 export const MAX_LOG_BYTES = 16 * 1024 * 1024;
 
+/** Output a live follower may fall behind by before it is let go. */
+const MAX_FOLLOWER_BACKLOG = 4 * 1024 * 1024;
+
 /** The output of one running build: appended synchronously, so a follower's snapshot is always on disk. */
 export interface LogWriter {
   write(text: string): void;
@@ -85,9 +88,13 @@ export class BuildLogs {
     }
     // Subscribe before taking the snapshot (same tick), so nothing falls between the two.
     const queue: Buffer[] = [];
+    let backlog = 0;
     let ended = false;
     let wake: (() => void) | undefined;
     const onData = (piece: Buffer) => {
+      // A follower that cannot keep up is let go rather than buffered without end; it can read the file later.
+      if (backlog + piece.length > MAX_FOLLOWER_BACKLOG) return onEnd();
+      backlog += piece.length;
       queue.push(piece);
       wake?.();
     };
@@ -103,7 +110,10 @@ export class BuildLogs {
       if (snapshot.length) yield snapshot;
       while (!signal.aborted) {
         const piece = queue.shift();
-        if (piece) yield piece;
+        if (piece) {
+          backlog -= piece.length;
+          yield piece;
+        }
         else if (ended) return;
         else await new Promise<void>((resolve) => (wake = resolve));
       }

@@ -6,12 +6,12 @@ import type { IdentityStore } from '../../identity/identity-store.ts';
 import { DigestLocks } from '../../registry/digest-locks.ts';
 import { BuildFailed, ExecutorUnavailable, parsePlatform, type BuildExecutor, type FailureReport } from '../executors/build-executor.ts';
 import { readBuildContext, writeContext } from './build-context.ts';
-import type { BuildLogs } from './build-logs.ts';
+import type { BuildLogs, LogWriter } from './build-logs.ts';
 import { buildIdOf, containerIdOf, targetImageOf } from './build-naming.ts';
 import { BuildCancelled, BuildQueue } from './build-queue.ts';
 import { isFinished, type BuildRecord, type BuildStore } from './build-store.ts';
 import type { BuildCaller, BuildTargets, PushTarget } from './build-targets.ts';
-import type { BuildDefinition, ContainerRequest } from './container-request.ts';
+import { ContainerRequestError, type BuildDefinition, type ContainerRequest, type ContextFile } from './container-request.ts';
 
 /** The answer to a container request, in Wave's terms. */
 export interface ContainerResponse {
@@ -59,11 +59,13 @@ export class BuildService {
       return { requestId, targetImage: request.containerImage, containerImage: request.containerImage, buildId: null, cached: null, freeze: false, succeeded: true, status: null };
     }
     const workspace = await this.deps.identity.findWorkspace(workspaceSlug);
-    if (!workspace) throw new Error(`no workspace "${workspaceSlug}"`);
+    if (!workspace) throw new ContainerRequestError(`Unknown workspace '${workspaceSlug}'`);
     const repository = request.buildRepository ?? this.deps.targets.defaultRepository(caller, workspaceSlug);
     const target = await this.deps.targets.resolve(repository, caller, workspace.id);
     const build = request.buildContext ? { ...request.build, context: await readBuildContext(request.buildContext, this.deps.config) } : request.build;
-    const containerId = containerIdOf({ ...build, repository, contextDigest: build.context?.digest ?? null });
+    // Outside Berth the workspace's credential pushes, so two workspaces never share such a build.
+    const pushedAs = target.local ? repository : `${repository} as workspace ${target.workspaceId}`;
+    const containerId = containerIdOf({ ...build, repository: pushedAs, contextDigest: build.context?.digest ?? null });
     const targetImage = targetImageOf(repository, containerId, build.condaFile, request.nameStrategy);
     const record = await this.locks.run(containerId, () => this.findOrStart(containerId, targetImage, target, build, caller, request.dryRun));
     const response = { requestId, targetImage, containerImage: targetImage, freeze: request.freeze };
@@ -102,8 +104,9 @@ export class BuildService {
       (error: Error) => this.deps.log(`builder: the ${this.deps.executor.name} executor cannot build: ${error.message}`),
     );
     for (const record of await this.deps.store.unfinished()) {
+      // Still `building`: Berth stopped without stopping the build (a crash, a kill), which may be the build's doing.
       if (record.status === 'building' && record.attempts >= 2) {
-        await this.deps.store.finish(record.id, { status: 'failed', exitStatus: 1, report: { message: 'Berth restarted twice while this build was running; request it again to retry', lastLines: [] } });
+        await this.deps.store.finish(record.id, { status: 'failed', exitStatus: 1, report: { message: 'Berth stopped twice while this build was running; request it again to retry', lastLines: [] } });
         await this.removeContext(record.id);
         continue;
       }
@@ -135,22 +138,24 @@ export class BuildService {
       return { ...(await this.recordExisting(containerId, targetImage, target, build, caller)), cached: true };
     }
     if (dryRun) return 'dry-run';
-    const record = await this.insertBuild(containerId, targetImage, target, build, caller);
-    if (build.context) await writeContext(this.contextDir(record.id), build.context.files);
+    const id = buildIdOf(containerId, (await this.deps.store.countOf(containerId)) + 1);
+    // The context is on disk before the build exists, so a build never waits on a context it does not have.
+    if (build.context) await this.writeContextOf(id, build.context.files);
+    const record = await this.insertBuild(id, containerId, targetImage, target, build, caller);
     this.enqueue(record.id);
     return { ...record, cached: false };
   }
 
   /** An image that exists without a build record here (pushed by hand, or the records were lost). */
   private async recordExisting(containerId: string, targetImage: string, target: PushTarget, build: BuildDefinition, caller: BuildCaller): Promise<BuildRecord> {
-    const { id } = await this.insertBuild(containerId, targetImage, target, build, caller);
+    const { id } = await this.insertBuild(buildIdOf(containerId, (await this.deps.store.countOf(containerId)) + 1), containerId, targetImage, target, build, caller);
     await this.deps.store.finish(id, { status: 'succeeded', digest: (await this.deps.targets.existingDigest(target, targetImage)) ?? '' });
     return (await this.deps.store.find(id))!;
   }
 
-  private async insertBuild(containerId: string, targetImage: string, target: PushTarget, build: BuildDefinition, caller: BuildCaller): Promise<BuildRecord> {
+  private insertBuild(id: string, containerId: string, targetImage: string, target: PushTarget, build: BuildDefinition, caller: BuildCaller): Promise<BuildRecord> {
     return this.deps.store.insert({
-      id: buildIdOf(containerId, (await this.deps.store.countOf(containerId)) + 1),
+      id,
       containerId,
       workspaceId: target.workspaceId,
       userId: caller.user.id,
@@ -171,20 +176,21 @@ export class BuildService {
   private async run(id: string, cancel: AbortSignal): Promise<void> {
     const { store, executor, config } = this.deps;
     if (!(await store.markBuilding(id, executor.name))) return;
-    const record = (await store.find(id))!;
-    const user = await this.deps.identity.findUserById(record.userId);
     const secrets: string[] = [];
-    const writer = await this.deps.logs.open(id, (text) => secrets.reduce((out, secret) => out.split(secret).join('****'), text));
     const signal = AbortSignal.any([cancel, AbortSignal.timeout(config.timeoutS * 1000)]);
+    let writer: LogWriter | undefined;
     let keepContext = false;
     try {
+      writer = await this.deps.logs.open(id, (text) => secrets.reduce((out, secret) => out.split(secret).join('****'), text));
+      const record = (await store.find(id))!;
+      const user = await this.deps.identity.findUserById(record.userId);
       const push = this.deps.targets.pushReference(record.push);
       writer.write(`[berth] build ${id} with ${executor.name} for ${record.platform}, attempt ${record.attempts}\n[berth] target ${record.targetImage}\n`);
       const logins = await this.deps.targets.logins(record.push, { userId: record.userId, userName: user?.name ?? 'unknown', credential: record.credential, workspaceId: record.workspaceId });
       secrets.push(...logins.map((login) => login.password));
       const result = await executor.build(
         { id, dockerfile: record.dockerfile, contextDir: await this.ensureContext(id), platform: parsePlatform(record.platform)!, target: push, logins },
-        (chunk) => writer.write(chunk),
+        (chunk) => writer?.write(chunk),
         signal,
       );
       writer.write(`[berth] pushed ${record.targetImage}@${result.digest}\n`);
@@ -193,14 +199,15 @@ export class BuildService {
       const reason = signal.reason;
       if (reason instanceof BuildCancelled && reason.by === 'shutdown') {
         keepContext = true;
-        writer.write('[berth] Berth is shutting down; the build will run again at the next start\n');
+        writer?.write('[berth] Berth is shutting down; the build will run again at the next start\n');
+        await store.requeue(id, { refund: true });
         return;
       }
       const outcome = this.failureOf(error, reason);
-      writer.write(`[berth] ${outcome.status}: ${outcome.report.message}\n`);
+      writer?.write(`[berth] ${outcome.status}: ${outcome.report.message}\n`);
       await store.finish(id, outcome);
     } finally {
-      writer.close();
+      writer?.close();
       if (!keepContext) await this.removeContext(id);
     }
   }
@@ -218,8 +225,21 @@ export class BuildService {
 
   private async finishCancelled(record: BuildRecord, by: string): Promise<boolean> {
     const done = await this.deps.store.finish(record.id, { status: 'cancelled', exitStatus: 130, report: { message: `build cancelled by ${by}`, lastLines: [] } });
+    // Opening the log wakes anyone following the build while it waited.
+    const writer = await this.deps.logs.open(record.id, (text) => text);
+    writer.write(`[berth] cancelled by ${by} before it started\n`);
+    writer.close();
     await this.removeContext(record.id);
     return done;
+  }
+
+  private async writeContextOf(id: string, files: ContextFile[]): Promise<void> {
+    try {
+      await writeContext(this.contextDir(id), files);
+    } catch (error) {
+      await this.removeContext(id);
+      throw new ContainerRequestError(`Invalid build context: ${(error as Error).message}`);
+    }
   }
 
   private contextDir(id: string): string {

@@ -123,11 +123,14 @@ export class BuildStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  /** Back to pending (a restart interrupted it); false when it already finished. */
-  async requeue(id: string): Promise<boolean> {
+  /**
+   * Back to pending (a restart interrupted it); false when it already finished. `refund` takes back the
+   * attempt, for a build Berth itself stopped to shut down cleanly.
+   */
+  async requeue(id: string, options: { refund?: boolean } = {}): Promise<boolean> {
     const result = await this.db
       .updateTable('builds')
-      .set({ status: 'pending', started_at: null })
+      .set((eb) => ({ status: 'pending', started_at: null, attempts: options.refund ? eb('attempts', '-', 1) : eb.ref('attempts') }))
       .where('id', '=', id)
       .where('status', 'in', ['pending', 'building'])
       .executeTakeFirst();

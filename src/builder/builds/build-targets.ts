@@ -1,9 +1,11 @@
 import { scopeAllows, type TokenScope } from '../../identity/api-tokens.ts';
-import type { User } from '../../identity/identity-store.ts';
+import type { IdentityStore, User } from '../../identity/identity-store.ts';
+import { roleAtLeast } from '../../identity/roles.ts';
 import type { Principal, RegistryAccess } from '../../registry/auth/access.ts';
 import type { CredentialRef, RegistryTokens } from '../../registry/auth/registry-tokens.ts';
 import type { Credentials } from '../../registry/management/credentials.ts';
 import { parseRepositoryName, type RepositoryName } from '../../registry/names.ts';
+import { UpstreamError } from '../../registry/pullthrough/upstream-errors.ts';
 import { UpstreamRegistry } from '../../registry/pullthrough/upstream-registry.ts';
 import type { Registry } from '../../registry/registry.ts';
 import type { RegistryLogin } from '../executors/build-executor.ts';
@@ -46,6 +48,7 @@ export class BuildTargets {
   constructor(
     private readonly deps: {
       registry: Registry;
+      identity: IdentityStore;
       access: RegistryAccess;
       tokens: RegistryTokens;
       credentials: Credentials;
@@ -71,6 +74,11 @@ export class BuildTargets {
       return { repository, local: name, pushHost: this.deps.internalHost(), workspaceId: workspace.id };
     }
     if (!(await this.deps.credentials.exists(defaultWorkspaceId, host))) throw new ContainerRequestError(`Missing credentials for container repository: ${repository}`);
+    // The workspace's credential pushes on the caller's behalf: only for those who may push in the workspace.
+    const role = await this.deps.identity.roleOf(caller.user.id, defaultWorkspaceId);
+    if (!scopeAllows(caller.scopes, 'registry:push') || !(caller.user.isAdmin || roleAtLeast(role, 'maintain'))) {
+      throw new ContainerRequestError(`Access denied to container repository: ${repository} - pushing with the workspace's credentials takes the maintain role and the registry:push scope`);
+    }
     return { repository, local: undefined, pushHost: host, workspaceId: defaultWorkspaceId };
   }
 
@@ -106,7 +114,12 @@ export class BuildTargets {
     }
     const secret = await this.deps.credentials.reveal(target.workspaceId, target.pushHost);
     const upstream = new UpstreamRegistry({ url: `${isLoopback(target.pushHost) ? 'http' : 'https'}://${target.pushHost}`, credentials: secret, timeoutMs: 10_000 });
-    return (await upstream.headManifest(push.image.slice(target.pushHost.length + 1, colon), tag, manifestTypes))?.digest;
+    try {
+      return (await upstream.headManifest(push.image.slice(target.pushHost.length + 1, colon), tag, manifestTypes))?.digest;
+    } catch (error) {
+      if (error instanceof UpstreamError) throw new ContainerRequestError(`Unable to check container repository: ${target.repository} - ${error.message}`);
+      throw error;
+    }
   }
 
   /** `host/<workspace>/builds`: where builds go when the request names no repository. */

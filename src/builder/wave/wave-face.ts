@@ -4,7 +4,7 @@ import { BodyTooLarge, readCapped } from '../../http/body.ts';
 import { externalBase } from '../../http/request-base.ts';
 import { scopeAllows } from '../../identity/api-tokens.ts';
 import type { Authenticated, IdentityStore } from '../../identity/identity-store.ts';
-import { RegistryError } from '../../registry/errors.ts';
+import { isRegistryError } from '../../registry/errors.ts';
 import { extractCondaLock } from '../conda/conda-dockerfile.ts';
 import { buildCallerOf, mayViewBuild, maxContainerRequestBytes } from '../builds/build-access.ts';
 import type { BuildLogs } from '../builds/build-logs.ts';
@@ -54,8 +54,10 @@ export class WaveFace {
   }
 
   private async submit(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = parseBody(await readCapped(req, maxContainerRequestBytes({ maxDockerfileBytes: this.deps.limits.maxDockerfileBytes, maxCondaFileBytes: this.deps.limits.maxCondaFileBytes, maxContextBytes: this.deps.limits.maxContextBytes })));
-    const caller = await this.authenticate(req, typeof body.towerAccessToken === 'string' ? body.towerAccessToken : undefined);
+    // A caller with an Authorization header is checked before its (large) body is read.
+    const early = req.headers.authorization ? await this.authenticate(req, undefined) : undefined;
+    const body = parseBody(await readCapped(req, maxContainerRequestBytes(this.deps.limits)));
+    const caller = early ?? (await this.authenticate(req, typeof body.towerAccessToken === 'string' ? body.towerAccessToken : undefined));
     const request = parseContainerRequest(body, this.deps.limits);
     const host = new URL(externalBase(req, this.deps.publicUrl)).host;
     sendJson(res, 200, waveResponse(await this.deps.builds.submit(request, buildCallerOf(caller, host), caller.user.name)));
@@ -142,7 +144,7 @@ function toWaveError(error: unknown): WaveError | undefined {
   if (error instanceof WaveError) return error;
   if (error instanceof ContainerRequestError) return new WaveError(400, error.message);
   if (error instanceof BodyTooLarge) return new WaveError(413, `Request body exceeds the maximum allowed size of ${error.limit} bytes`);
-  if (error instanceof RegistryError) return new WaveError(400, error.message);
+  if (isRegistryError(error, 'NameInvalid') || isRegistryError(error, 'NameUnknown')) return new WaveError(400, (error as Error).message);
   return undefined;
 }
 

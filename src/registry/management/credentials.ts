@@ -25,7 +25,7 @@ export class Credentials {
   ) {}
 
   async put(workspace: Workspace, input: { name: string; username?: string; secret: string }): Promise<StoredCredential> {
-    if (!/^[A-Za-z0-9/_+=.@-]{1,512}$/.test(input.name)) throw new RegistryError('InvalidParameter', `invalid credential name "${input.name.slice(0, 100)}"`);
+    if (!/^[A-Za-z0-9/_+=.@:-]{1,512}$/.test(input.name)) throw new RegistryError('InvalidParameter', `invalid credential name "${input.name.slice(0, 100)}"`);
     const credential: StoredCredential = { name: input.name, kind: 'container-registry', username: input.username ?? null, createdAt: Date.now() };
     try {
       await this.db

@@ -248,7 +248,9 @@ export function buildExecutorContract(kind: string, make: (registry: { host: str
     const abortMidStep = async (name: string, builder?: BuildExecutor) => {
       const controller = new AbortController();
       const reason = new Error('cancelled by the contract');
-      const outcome = await build(name, [`FROM ${base}`, 'RUN echo started-sleeping && sleep 600', ''].join('\n'), {
+      // A duration of its own, so that another test file's sleeping step (files run in parallel) is not taken for this one.
+      const sleep = `sleep ${600 + Math.floor(Math.random() * 100_000)}`;
+      const outcome = await build(name, [`FROM ${base}`, `RUN echo started-sleeping && ${sleep}`, ''].join('\n'), {
         signal: controller.signal,
         ...(builder ? { executor: builder } : {}),
         onLog: (log) => {
@@ -256,8 +258,7 @@ export function buildExecutorContract(kind: string, make: (registry: { host: str
         },
       });
       assert.equal(outcome.error, reason, outcome.log);
-      const processes = (await run('ps', ['-eo', 'args'])).stdout.split('\n');
-      assert.deepEqual(processes.filter((args) => args.includes('sleep 600') && !args.includes('ps -eo')), [], 'the step’s process is gone');
+      assert.deepEqual(await sleepersAfterAWhile(sleep), [], 'the step’s process is gone');
     };
 
     // The step sleeps far longer than these tests may take: an abort that does not stop it fails by timeout.
@@ -305,5 +306,15 @@ async function pushBase(dir: string, reference: string, login: RegistryLogin): P
     await storage.buildah(['push', '--tls-verify=false', '--creds', creds(login.username, login.password), 'localhost/contract/base:1', `docker://${reference}`]);
   } finally {
     await storage.remove();
+  }
+}
+
+/** The processes still running `command` once they have had up to 5 s to go (a killed process is reaped asynchronously). */
+async function sleepersAfterAWhile(command: string): Promise<string[]> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const left = (await run('ps', ['-eo', 'args'])).stdout.split('\n').filter((args) => args.trim() === command);
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
