@@ -46,11 +46,7 @@ export async function readJson<T extends z.ZodType>(ctx: ApiContext, schema: T, 
   return result.data;
 }
 
-export function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
-  res.end(body);
-}
+export { sendJson } from '../http/json.ts';
 
 export function requireSystemAdmin(ctx: ApiContext): void {
   if (!ctx.caller.user.isAdmin) throw new ApiError(403, 'FORBIDDEN', 'only a system administrator may do this');

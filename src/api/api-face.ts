@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readAuthorization } from '../http/basic-auth.ts';
 import { BodyTooLarge } from '../http/body.ts';
-import { scopeAllows } from '../identity/api-tokens.ts';
+import { apiLogin, type ApiLoginFailure } from '../identity/api-login.ts';
 import { IdentityError } from '../identity/errors.ts';
 import type { Authenticated, IdentityStore } from '../identity/identity-store.ts';
 import { RegistryError } from '../registry/errors.ts';
@@ -14,6 +13,12 @@ export interface ApiRoute {
   pattern: RegExp;
   handler: ApiHandler;
 }
+
+const loginErrors: Record<ApiLoginFailure, ApiError> = {
+  missing: new ApiError(401, 'UNAUTHORIZED', 'send an API token: Authorization: Bearer berth_…'),
+  invalid: new ApiError(401, 'UNAUTHORIZED', 'the API token is unknown, revoked or expired'),
+  scope: new ApiError(403, 'FORBIDDEN', 'this token is not allowed to use the API (scope "api")'),
+};
 
 const identityStatus: Record<IdentityError['code'], number> = { NOT_FOUND: 404, CONFLICT: 409, INVALID: 400, FORBIDDEN: 403 };
 
@@ -44,16 +49,11 @@ export class ApiFace {
   }
 
   private async authenticate(req: IncomingMessage): Promise<Authenticated> {
-    const credentials = readAuthorization(req.headers.authorization);
-    const secret = credentials.scheme === 'bearer' ? credentials.token : credentials.scheme === 'basic' ? credentials.password : undefined;
-    if (!secret) throw new ApiError(401, 'UNAUTHORIZED', 'send an API token: Authorization: Bearer berth_…');
-    const found = await this.identity.authenticate(secret);
-    if (!found || (credentials.scheme === 'basic' && credentials.username !== found.user.name)) {
-      throw new ApiError(401, 'UNAUTHORIZED', 'the API token is unknown, revoked or expired');
-    }
-    if (!scopeAllows(found.token.scopes, 'api')) throw new ApiError(403, 'FORBIDDEN', 'this token is not allowed to use the API (scope "api")');
-    return found;
+    const login = await apiLogin(this.identity, req.headers.authorization);
+    if ('caller' in login) return login.caller;
+    throw loginErrors[login.failure];
   }
+
 
   private match(method: string, path: string): { route: ApiRoute; params: string[] } {
     let pathMatched = false;

@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { gzipSync } from 'node:zlib';
 import type { Command } from 'commander';
 import { packDirectory } from '../builder/augment/directory-tar.ts';
+import { inlineBuildContext } from '../builder/builds/build-context.ts';
 import { clientFor } from './arguments.ts';
 import { CliError, type ApiClient } from './client.ts';
 import { printTable } from './output.ts';
@@ -134,8 +133,7 @@ async function readInput(path: string): Promise<Buffer> {
 async function contextOf(dir: string): Promise<{ location: string; gzipDigest: string }> {
   const chunks: Buffer[] = [];
   for await (const chunk of packDirectory(dir)) chunks.push(chunk);
-  const gzipped = gzipSync(Buffer.concat(chunks));
-  return { location: `data:application/gzip;base64,${gzipped.toString('base64')}`, gzipDigest: `sha256:${createHash('sha256').update(gzipped).digest('hex')}` };
+  return inlineBuildContext(Buffer.concat(chunks));
 }
 
 /** Streams the log as server-sent events until the end event; a failed or cancelled build sets exit code 1. */

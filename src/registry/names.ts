@@ -42,3 +42,14 @@ export function parseTag(tag: string): string {
   if (!isValidTag(tag)) throw new RegistryError('TagInvalid', `invalid tag "${tag.slice(0, 200)}"`, { tag: tag.slice(0, 200) });
   return tag;
 }
+
+/**
+ * Docker's rule for image references: the first `/`-separated component names a registry host when it has a
+ * dot or a port, or is `localhost`; otherwise the reference is on Docker Hub (`registry` undefined).
+ */
+export function splitRegistryHost(reference: string): { registry: string | undefined; path: string } {
+  const slash = reference.indexOf('/');
+  const first = slash < 0 ? '' : reference.slice(0, slash);
+  const isHost = first !== '' && (first.includes('.') || first.includes(':') || first === 'localhost');
+  return isHost ? { registry: first, path: reference.slice(slash + 1) } : { registry: undefined, path: reference };
+}

@@ -2,6 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { ApiRoute } from '../api/api-face.ts';
 import { buildRoutes } from '../api/build-routes.ts';
+import { imageRoutes } from '../api/image-routes.ts';
+import { studioConfigRoutes } from '../api/studio-config-routes.ts';
 import { BuildLogs } from '../builder/builds/build-logs.ts';
 import { BuildService } from '../builder/builds/build-service.ts';
 import { BuildStore } from '../builder/builds/build-store.ts';
@@ -13,8 +15,6 @@ import { WaveFace } from '../builder/wave/wave-face.ts';
 import type { BuilderConfig, ServerConfig } from '../config/schema.ts';
 import type { OpenedDatabase } from '../db/database.ts';
 import type { IdentityStore } from '../identity/identity-store.ts';
-import { Credentials } from '../registry/management/credentials.ts';
-import type { SecretBox } from '../secrets/secret-box.ts';
 import type { RegistryDomain } from './compose-registry.ts';
 import type { Face } from './http-server.ts';
 
@@ -26,14 +26,13 @@ export interface BuilderPart {
   close: () => Promise<void>;
 }
 
-/** The builder part: build records and logs, the executor, the queue, and its two faces (Wave and `/api/builds`). */
+/** The builder part: build records and logs, the executor, the queue, its Wave face and its API routes (builds, augmentation, studio-config checks). */
 export function composeBuilder(deps: {
   config: BuilderConfig;
   server: ServerConfig;
   dataDir: string;
   database: OpenedDatabase;
   identity: IdentityStore;
-  secrets: SecretBox;
   registry: RegistryDomain;
   /** `127.0.0.1:<port>` once listening. */
   internalHost: () => string;
@@ -41,7 +40,7 @@ export function composeBuilder(deps: {
 }): BuilderPart {
   const { config } = deps;
   const logs = new BuildLogs(join(deps.dataDir, 'builds', 'logs'));
-  const credentials = new Credentials(deps.database.db, deps.secrets);
+  const { credentials } = deps.registry;
   const targets = new BuildTargets({
     registry: deps.registry.registry,
     identity: deps.identity,
@@ -64,7 +63,11 @@ export function composeBuilder(deps: {
   });
   return {
     wave: new WaveFace({ builds, logs, identity: deps.identity, limits: config, publicUrl: deps.server.publicUrl }),
-    apiRoutes: buildRoutes({ builds, logs, identity: deps.identity, credentials, config, publicUrl: deps.server.publicUrl, workDir: join(deps.dataDir, 'builds', 'work') }),
+    apiRoutes: [
+      ...buildRoutes({ builds, logs, identity: deps.identity, credentials, config, publicUrl: deps.server.publicUrl, workDir: join(deps.dataDir, 'builds', 'work') }),
+      ...imageRoutes({ ...deps.registry, publicUrl: deps.server.publicUrl }),
+      ...studioConfigRoutes({ identity: deps.identity, credentials, builder: config }),
+    ],
     startup: () => builds.recover(),
     close: () => builds.close(),
   };

@@ -63,6 +63,8 @@ export interface RegistryDomain {
   index: RepositoryIndex;
   access: RegistryAccess;
   tokens: RegistryTokens;
+  /** Workspace credentials (upstream and push logins, git tokens), sealed at rest. */
+  credentials: Credentials;
 }
 
 /** The registry part: storage, metadata, domain services and its two faces (OCI and ECR). */
@@ -134,7 +136,7 @@ export async function composeRegistry(deps: {
     ],
     startup: sweepUploads,
     close: () => fills.close(),
-    domain: { registry, uploads, index, access, tokens },
+    domain: { registry, uploads, index, access, tokens, credentials },
   };
 }
 

@@ -3,14 +3,11 @@ import { join, resolve } from 'node:path';
 import type { Server } from 'node:http';
 import { ApiFace } from '../api/api-face.ts';
 import { identityRoutes } from '../api/identity-routes.ts';
-import { imageRoutes } from '../api/image-routes.ts';
-import { studioConfigRoutes } from '../api/studio-config-routes.ts';
 import type { BerthConfig } from '../config/schema.ts';
 import { openDatabase, type OpenedDatabase } from '../db/database.ts';
 import { AccessKeys } from '../identity/access-keys.ts';
 import { ensureAdmin, type BootstrapResult } from '../identity/bootstrap.ts';
 import { IdentityStore } from '../identity/identity-store.ts';
-import { Credentials } from '../registry/management/credentials.ts';
 import { SecretBox } from '../secrets/secret-box.ts';
 import { composeBuilder } from './compose-builder.ts';
 import { composeRegistry } from './compose-registry.ts';
@@ -48,15 +45,12 @@ export async function startServer(config: BerthConfig, log: (line: string) => vo
       dataDir,
       database,
       identity,
-      secrets,
       registry: registry.domain,
       internalHost: () => internalHost,
       log,
     });
     closers.unshift(builder.close);
-    const images = imageRoutes({ ...registry.domain, publicUrl: config.server.publicUrl });
-    const studioConfig = studioConfigRoutes({ identity, credentials: new Credentials(database.db, secrets), builder: config.builder });
-    const api = new ApiFace(identity, [...identityRoutes(identity, accessKeys), ...registry.apiRoutes, ...builder.apiRoutes, ...images, ...studioConfig]);
+    const api = new ApiFace(identity, [...identityRoutes(identity, accessKeys), ...registry.apiRoutes, ...builder.apiRoutes]);
 
     let ready = false;
     const server = createHttpServer({ registry: registry.oci, api, ecr: registry.ecr, wave: builder.wave, isReady: () => ready, log });

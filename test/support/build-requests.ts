@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
 import { ContainerStorage, creds, writeBusyboxContext } from './containers.ts';
+import { inlineBuildContext } from '../../src/builder/builds/build-context.ts';
 import type { TestBerth } from './berth.ts';
 import { tarOf } from './tar-archives.ts';
 
@@ -20,8 +19,7 @@ export async function pushBusyboxImage(berth: TestBerth, name: string, marker: s
 
 /** A build context as Wave's clients send it: a tar.gz inline as a `data:` URL. */
 export async function inlineContext(files: Record<string, string>): Promise<{ location: string; gzipDigest: string }> {
-  const gzipped = gzipSync(await tarOf(files));
-  return { location: `data:application/gzip;base64,${gzipped.toString('base64')}`, gzipDigest: `sha256:${createHash('sha256').update(gzipped).digest('hex')}` };
+  return inlineBuildContext(await tarOf(files));
 }
 
 export const base64 = (text: string): string => Buffer.from(text).toString('base64');

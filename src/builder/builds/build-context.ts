@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile, chmod } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, gzipSync } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { contextDigest, ContainerRequestError, type BuildContextInput, type ContextFile } from './container-request.ts';
 
@@ -103,6 +103,12 @@ function safePath(name: string): string | undefined {
 function ancestorsOf(path: string): string[] {
   const parts = path.split('/');
   return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
+}
+
+/** The other direction: a tar archive as Wave's clients send a context (gzipped, in a `data:` URL, with its digest). */
+export function inlineBuildContext(tar: Buffer): Required<BuildContextInput> {
+  const gzipped = gzipSync(tar);
+  return { location: `data:application/gzip;base64,${gzipped.toString('base64')}`, gzipDigest: `sha256:${createHash('sha256').update(gzipped).digest('hex')}` };
 }
 
 /** Writes context files (already checked by `safePath`) below `dir`. */

@@ -1,5 +1,5 @@
 import { EventEmitter, once } from 'node:events';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -36,7 +36,7 @@ export class BuildLogs {
   async open(id: string, redact: (text: string) => string): Promise<LogWriter> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const fd = openSync(this.path(id), 'a', 0o600);
-    const state: Live = { written: (await readFile(this.path(id))).length, events: new EventEmitter() };
+    const state: Live = { written: fstatSync(fd).size, events: new EventEmitter() };
     this.live.set(id, state);
     this.opens.emit(id);
     let closed = false;

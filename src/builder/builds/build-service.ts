@@ -99,7 +99,8 @@ export class BuildService {
    * (once), or fails them saying why.
    */
   async recover(): Promise<void> {
-    await this.deps.executor.check().then(
+    // Not awaited: `buildah info` may take a moment, and readiness does not depend on it.
+    void this.deps.executor.check().then(
       () => this.deps.log(`builder: builds run with ${this.deps.executor.name}`),
       (error: Error) => this.deps.log(`builder: the ${this.deps.executor.name} executor cannot build: ${error.message}`),
     );
@@ -133,12 +134,13 @@ export class BuildService {
     if (latest && (latest.status === 'pending' || latest.status === 'building')) return { ...latest, cached: false };
     const failedRecently = latest?.status === 'failed' && (latest.finishedAt ?? 0) > Date.now() - this.deps.config.failedRetryS * 1000;
     if (failedRecently) return { ...latest, cached: false };
-    if (await this.deps.targets.existingDigest(target, targetImage)) {
+    const existing = await this.deps.targets.existingDigest(target, targetImage);
+    if (existing) {
       if (latest?.status === 'succeeded') return { ...latest, cached: true };
-      return { ...(await this.recordExisting(containerId, targetImage, target, build, caller)), cached: true };
+      return { ...(await this.recordExisting(existing, containerId, targetImage, target, build, caller)), cached: true };
     }
     if (dryRun) return 'dry-run';
-    const id = buildIdOf(containerId, (await this.deps.store.countOf(containerId)) + 1);
+    const id = await this.nextBuildId(containerId);
     // The context is on disk before the build exists, so a build never waits on a context it does not have.
     if (build.context) await this.writeContextOf(id, build.context.files);
     const record = await this.insertBuild(id, containerId, targetImage, target, build, caller);
@@ -147,10 +149,14 @@ export class BuildService {
   }
 
   /** An image that exists without a build record here (pushed by hand, or the records were lost). */
-  private async recordExisting(containerId: string, targetImage: string, target: PushTarget, build: BuildDefinition, caller: BuildCaller): Promise<BuildRecord> {
-    const { id } = await this.insertBuild(buildIdOf(containerId, (await this.deps.store.countOf(containerId)) + 1), containerId, targetImage, target, build, caller);
-    await this.deps.store.finish(id, { status: 'succeeded', digest: (await this.deps.targets.existingDigest(target, targetImage)) ?? '' });
+  private async recordExisting(digest: string, containerId: string, targetImage: string, target: PushTarget, build: BuildDefinition, caller: BuildCaller): Promise<BuildRecord> {
+    const { id } = await this.insertBuild(await this.nextBuildId(containerId), containerId, targetImage, target, build, caller);
+    await this.deps.store.finish(id, { status: 'succeeded', digest });
     return (await this.deps.store.find(id))!;
+  }
+
+  private async nextBuildId(containerId: string): Promise<string> {
+    return buildIdOf(containerId, (await this.deps.store.countOf(containerId)) + 1);
   }
 
   private insertBuild(id: string, containerId: string, targetImage: string, target: PushTarget, build: BuildDefinition, caller: BuildCaller): Promise<BuildRecord> {

@@ -4,7 +4,7 @@ import { roleAtLeast } from '../../identity/roles.ts';
 import type { Principal, RegistryAccess } from '../../registry/auth/access.ts';
 import type { CredentialRef, RegistryTokens } from '../../registry/auth/registry-tokens.ts';
 import type { Credentials } from '../../registry/management/credentials.ts';
-import { parseRepositoryName, type RepositoryName } from '../../registry/names.ts';
+import { parseRepositoryName, splitRegistryHost, type RepositoryName } from '../../registry/names.ts';
 import { UpstreamError } from '../../registry/pullthrough/upstream-errors.ts';
 import { UpstreamRegistry } from '../../registry/pullthrough/upstream-registry.ts';
 import type { Registry } from '../../registry/registry.ts';
@@ -132,12 +132,10 @@ export class BuildTargets {
   }
 }
 
-/** Splits `host[:port]/path` the way docker does: the first component is a host when it has a dot or a port, or is localhost. */
-export function splitHost(reference: string): { host: string; path: string } {
-  const slash = reference.indexOf('/');
-  const first = slash < 0 ? '' : reference.slice(0, slash);
-  if (first && (first.includes('.') || first.includes(':') || first === 'localhost')) return { host: first, path: reference.slice(slash + 1) };
-  return { host: 'docker.io', path: reference };
+/** `host[:port]/path` split by docker's rule, Docker Hub when no host is named. */
+function splitHost(reference: string): { host: string; path: string } {
+  const { registry, path } = splitRegistryHost(reference);
+  return { host: registry ?? 'docker.io', path };
 }
 
 function parseTargetName(path: string, repository: string): RepositoryName {

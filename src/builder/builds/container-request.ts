@@ -4,6 +4,7 @@ import type { BuilderConfig } from '../../config/schema.ts';
 import { condaDockerfile, CondaDockerfileError, condaEnvironmentFileName } from '../conda/conda-dockerfile.ts';
 import { appendChannels, EnvironmentFileError, environmentFromEntries, parseEnvironmentFile, type CondaEnvironment } from '../conda/environment-file.ts';
 import { parsePlatform } from '../executors/build-executor.ts';
+import { contextDigestOf } from '../studio-config/build-plan.ts';
 
 /**
  * A container request — Wave's `POST /v1alpha2/container` body, which Berth's own `POST /api/builds` takes
@@ -185,12 +186,9 @@ function decodeBase64(encoded: string, field: string): string {
   return Buffer.from(compact, 'base64').toString('utf8');
 }
 
-/** A stable fingerprint of context files: sorted paths, modes and contents. */
+/** The fingerprint of context files, in the one format build plans use (see contextDigestOf). */
 export function contextDigest(files: readonly ContextFile[]): string {
-  const hash = createHash('sha256');
-  for (const file of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
-    hash.update(`${file.path}\0${file.mode.toString(8)}\0${file.content.length}\0`);
-    hash.update(file.content);
-  }
-  return `sha256:${hash.digest('hex')}`;
+  return contextDigestOf(
+    files.map((file) => ({ path: file.path, type: 'file', size: file.content.length, mode: file.mode, digest: `sha256:${createHash('sha256').update(file.content).digest('hex')}` })),
+  );
 }

@@ -1,4 +1,5 @@
 import { BuildFailed, type RegistryLogin } from './build-executor.ts';
+import { splitRegistryHost } from '../../registry/names.ts';
 
 /** `host[:port]/path:tag`, the reference a build pushes to, in its parts. */
 export interface PushTarget {
@@ -24,12 +25,10 @@ export function parsePushTarget(target: string): PushTarget {
   const name = tagged ? target.slice(0, colon) : target;
   const tag = tagged ? target.slice(colon + 1) : 'latest';
   if (!TAG.test(tag)) throw invalid(`"${tag}" is not a valid tag`);
-  const components = name.split('/');
-  const first = components[0] ?? '';
-  const namesRegistry = components.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost');
-  const registry = namesRegistry ? first : 'docker.io';
+  const split = splitRegistryHost(name);
+  const registry = split.registry ?? 'docker.io';
   if (!REGISTRY_HOST.test(registry)) throw invalid(`"${registry}" is not a registry host`);
-  const path = namesRegistry ? components.slice(1) : components;
+  const path = split.path.split('/');
   if (path.length === 0 || !path.every((component) => PATH_COMPONENT.test(component))) throw invalid('the repository name is malformed');
   return { registry, repository: path.join('/'), tag };
 }

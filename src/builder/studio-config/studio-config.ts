@@ -1,5 +1,5 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import { isValidName, isValidTag } from '../../registry/names.ts';
+import { isValidName, isValidTag, splitRegistryHost } from '../../registry/names.ts';
 import { cleanPath } from './dockerignore.ts';
 
 /**
@@ -344,15 +344,10 @@ export function isImageReference(value: string): boolean {
     if (!isValidTag(rest.slice(colon + 1))) return false;
     rest = rest.slice(0, colon);
   }
-  const firstSlash = rest.indexOf('/');
-  const first = firstSlash < 0 ? '' : rest.slice(0, firstSlash);
-  // Like docker, the first component names a registry host when it has a dot or a port, or is localhost.
-  if (first !== '' && (first.includes('.') || first.includes(':') || first === 'localhost')) {
-    const host = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?$/;
-    if (!host.test(first)) return false;
-    rest = rest.slice(firstSlash + 1);
-  }
-  return rest !== '' && isValidName(rest);
+  const { registry, path } = splitRegistryHost(rest);
+  const host = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?$/;
+  if (registry !== undefined && !host.test(registry)) return false;
+  return path !== '' && isValidName(path);
 }
 
 interface Field {

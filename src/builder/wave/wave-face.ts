@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readAuthorization } from '../../http/basic-auth.ts';
 import { BodyTooLarge, readCapped } from '../../http/body.ts';
+import { sendJson } from '../../http/json.ts';
 import { externalBase } from '../../http/request-base.ts';
-import { scopeAllows } from '../../identity/api-tokens.ts';
+import { apiLogin, type ApiLoginFailure } from '../../identity/api-login.ts';
 import type { Authenticated, IdentityStore } from '../../identity/identity-store.ts';
 import { isRegistryError } from '../../registry/errors.ts';
 import { extractCondaLock } from '../conda/conda-dockerfile.ts';
@@ -81,14 +81,11 @@ export class WaveFace {
   }
 
   private async authenticate(req: IncomingMessage, bodyToken: string | undefined): Promise<Authenticated> {
-    const credentials = readAuthorization(req.headers.authorization);
-    const secret = credentials.scheme === 'bearer' ? credentials.token : credentials.scheme === 'basic' ? credentials.password : bodyToken;
-    if (!secret) throw new WaveError(401, 'Missing user access token');
-    const found = await this.deps.identity.authenticate(secret);
-    if (!found) throw new WaveError(401, 'Invalid user access token');
-    if (!scopeAllows(found.token.scopes, 'api')) throw new WaveError(403, 'This access token may not use the build API (scope "api")');
-    return found;
+    const login = await apiLogin(this.deps.identity, req.headers.authorization, bodyToken);
+    if ('caller' in login) return login.caller;
+    throw loginErrors[login.failure];
   }
+
 }
 
 function parseBody(raw: Buffer): Record<string, unknown> {
@@ -100,6 +97,12 @@ function parseBody(raw: Buffer): Record<string, unknown> {
   }
   throw new WaveError(400, 'Invalid request body - expected a JSON object');
 }
+
+const loginErrors: Record<ApiLoginFailure, WaveError> = {
+  missing: new WaveError(401, 'Missing user access token'),
+  invalid: new WaveError(401, 'Invalid user access token'),
+  scope: new WaveError(403, 'This access token may not use the build API (scope "api")'),
+};
 
 /** Wave leaves out the attributes it has no value for. */
 function waveResponse(response: ContainerResponse): Record<string, unknown> {
@@ -146,10 +149,4 @@ function toWaveError(error: unknown): WaveError | undefined {
   if (error instanceof BodyTooLarge) return new WaveError(413, `Request body exceeds the maximum allowed size of ${error.limit} bytes`);
   if (isRegistryError(error, 'NameInvalid') || isRegistryError(error, 'NameUnknown')) return new WaveError(400, (error as Error).message);
   return undefined;
-}
-
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
-  res.end(body);
 }
