@@ -6,6 +6,7 @@ declare -A package_of=(
   [skopeo]=skopeo [buildah]=buildah [podman]=podman [dockerd]=docker.io [docker]=docker.io
   [docker-registry]=docker-registry [busybox]=busybox-static [pg_ctlcluster]=postgresql
   [redis-server]=redis-server [wrk]=wrk [newuidmap]=uidmap [htpasswd]=apache2-utils [ab]=apache2-utils
+  [jupyter-notebook]=jupyter-notebook [nginx]=nginx
 )
 missing=()
 for tool in "${!package_of[@]}"; do
@@ -13,6 +14,8 @@ for tool in "${!package_of[@]}"; do
 done
 # The aws CLI on PATH may be another (pip) one; the tests use Debian's v2 at /usr/bin/aws.
 [ -x /usr/bin/aws ] || missing+=(awscli)
+# Jupyter's kernels run on Debian's python3 (the notebook's own interpreter), which needs ipykernel.
+/usr/bin/python3 -c 'import ipykernel' >/dev/null 2>&1 || missing+=(python3-ipykernel)
 # busybox may come from the dynamic package; the tests need the static binary.
 if command -v busybox >/dev/null 2>&1 && ! file -L "$(command -v busybox)" 2>/dev/null | grep -q 'statically linked'; then
   missing+=(busybox-static)

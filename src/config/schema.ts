@@ -95,6 +95,12 @@ export const authSchema = z
       .min(16, 'must be at least 16 characters')
       .optional()
       .describe('key that seals stored secrets (access keys, credentials); default: a key file in the data directory'),
+    webLoginTtlS: z
+      .number()
+      .int()
+      .min(60)
+      .default(12 * 3_600)
+      .describe('how long a browser stays logged in after the login page, seconds'),
     adminToken: z
       .string()
       .min(20, 'must be at least 20 characters')
@@ -129,6 +135,43 @@ export const builderSchema = z
   })
   .strict();
 
+export const connectSchema = z
+  .object({
+    studioDomain: z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, 'must be a DNS name, e.g. studios.example.org')
+      .default('localhost')
+      .describe('sessions are reached at <sessionId>.<studioDomain> (needs wildcard DNS; *.localhost resolves to loopback)'),
+    pathRouting: z
+      .boolean()
+      .default(false)
+      .describe('reach sessions at <host>/_studio/<sessionId>/ instead of their own host name'),
+    routeStore: z
+      .enum(['memory', 'redis'])
+      .default('memory')
+      .describe('where servers record which of them holds which tunnel: memory (one server) or redis (replicas)'),
+    redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional().describe('Redis of the redis route store'),
+    advertiseUrl: z
+      .string()
+      .url()
+      .optional()
+      .describe('URL other replicas use to reach this server; default: its loopback address and port'),
+    studioTokenTtlS: z
+      .number()
+      .int()
+      .min(60)
+      .max(86_400)
+      .default(3_600)
+      .describe('lifetime of the cookie that opens one studio, seconds; renewed while in use'),
+    pingIntervalS: z.number().int().min(1).max(300).default(15).describe('tunnel keep-alive ping period, seconds'),
+  })
+  .strict()
+  .superRefine((value, ctx) => {
+    if (value.routeStore === 'redis' && !value.redisUrl) {
+      ctx.addIssue({ code: 'custom', path: ['redisUrl'], message: 'is required when routeStore is redis' });
+    }
+  });
+
 export const configSchema = z
   .object({
     dataDir: z.string().min(1).default('berth-data').describe('directory for the database, blobs and keys'),
@@ -137,6 +180,7 @@ export const configSchema = z
     registry: registrySchema.default(() => registrySchema.parse({})),
     auth: authSchema.default(() => authSchema.parse({})),
     builder: builderSchema.default(() => builderSchema.parse({})),
+    connect: connectSchema.default(() => connectSchema.parse({})),
   })
   .strict();
 
@@ -146,6 +190,7 @@ export type DatabaseConfig = z.infer<typeof databaseSchema>;
 export type RegistryConfig = z.infer<typeof registrySchema>;
 export type AuthConfig = z.infer<typeof authSchema>;
 export type BuilderConfig = z.infer<typeof builderSchema>;
+export type ConnectConfig = z.infer<typeof connectSchema>;
 
 /** Environment variables the server reads, and the config path each one sets. */
 export const serverEnvironment = {
@@ -164,7 +209,12 @@ export const serverEnvironment = {
   BERTH_BUILDER_DOCKER_SOCKET: ['builder', 'dockerSocket'],
   BERTH_BUILDER_CONCURRENCY: ['builder', 'concurrency'],
   BERTH_BUILDER_TIMEOUT_S: ['builder', 'timeoutS'],
+  BERTH_STUDIO_DOMAIN: ['connect', 'studioDomain'],
+  BERTH_STUDIO_PATH_ROUTING: ['connect', 'pathRouting'],
+  BERTH_CONNECT_ROUTE_STORE: ['connect', 'routeStore'],
+  BERTH_REDIS_URL: ['connect', 'redisUrl'],
+  BERTH_CONNECT_ADVERTISE_URL: ['connect', 'advertiseUrl'],
 } as const satisfies Record<string, readonly string[] | null>;
 
-/** Variables that belong to Berth's clients (the CLI), not the server: known, so not rejected. */
-export const clientEnvironment = ['BERTH_URL', 'BERTH_TOKEN'] as const;
+/** Variables that belong to Berth's clients (the CLI, the session agent), not the server: known, so not rejected. */
+export const clientEnvironment = ['BERTH_URL', 'BERTH_TOKEN', 'BERTH_CONNECT_URL', 'BERTH_SESSION_ID', 'BERTH_SESSION_TOKEN'] as const;

@@ -24,6 +24,8 @@ export interface Database {
   creation_templates: CreationTemplatesTable;
   lifecycle_previews: LifecyclePreviewsTable;
   builds: BuildsTable;
+  connect_sessions: ConnectSessionsTable;
+  web_logins: WebLoginsTable;
 }
 
 export interface UsersTable {
@@ -230,4 +232,30 @@ export interface BuildsTable {
   exit_status: number | null;
   /** JSON of the FailureReport. */
   error_report: string | null;
+}
+
+export interface ConnectSessionsTable {
+  /** The session id: the first label of the studio's host name, so lower-case letters and digits. */
+  id: string;
+  workspace_id: string;
+  /** The creator: the only one who may reach a private session. */
+  user_id: string;
+  is_private: number;
+  /** sha256 of the agent's per-session token. */
+  agent_token_hash: string;
+  /** What the agent last reported: waiting (never connected), starting, running or stopped. */
+  agent_status: string;
+  exit_code: number | null;
+  status_at: number;
+  /** Last byte to or from the tool, as the agent reports it. */
+  last_activity_at: number | null;
+  created_at: number;
+}
+
+export interface WebLoginsTable {
+  /** sha256 of the login cookie's value. */
+  id_hash: string;
+  user_id: string;
+  created_at: number;
+  expires_at: number;
 }

@@ -8,7 +8,7 @@ import type { IdentityStore } from '../identity/identity-store.ts';
 import { RegistryAccess } from '../registry/auth/access.ts';
 import { Logins } from '../registry/auth/logins.ts';
 import { RegistryTokens } from '../registry/auth/registry-tokens.ts';
-import { loadOrCreateSigningKey } from '../registry/auth/signing-key.ts';
+import { loadOrCreateSigningKey } from '../secrets/signing-key.ts';
 import { DigestLocks } from '../registry/digest-locks.ts';
 import { EcrFace } from '../registry/ecr/ecr-face.ts';
 import { EcrScope } from '../registry/ecr/operation-kit.ts';

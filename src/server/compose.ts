@@ -10,6 +10,7 @@ import { ensureAdmin, type BootstrapResult } from '../identity/bootstrap.ts';
 import { IdentityStore } from '../identity/identity-store.ts';
 import { SecretBox } from '../secrets/secret-box.ts';
 import { composeBuilder } from './compose-builder.ts';
+import { composeConnect } from './compose-connect.ts';
 import { composeRegistry } from './compose-registry.ts';
 import { createHttpServer, listen } from './http-server.ts';
 
@@ -50,11 +51,35 @@ export async function startServer(config: BerthConfig, log: (line: string) => vo
       log,
     });
     closers.unshift(builder.close);
-    const api = new ApiFace(identity, [...identityRoutes(identity, accessKeys), ...registry.apiRoutes, ...builder.apiRoutes]);
+    const connect = await composeConnect({
+      config: config.connect,
+      auth: config.auth,
+      server: config.server,
+      dataDir,
+      database,
+      identity,
+      internalHost: () => internalHost,
+      log,
+    });
+    closers.unshift(connect.close);
+    const api = new ApiFace(identity, [...identityRoutes(identity, accessKeys), ...registry.apiRoutes, ...builder.apiRoutes, ...connect.apiRoutes]);
 
     let ready = false;
-    const server = createHttpServer({ registry: registry.oci, api, ecr: registry.ecr, wave: builder.wave, isReady: () => ready, log });
-    closers.unshift(() => closeServer(server));
+    const server = createHttpServer({
+      registry: registry.oci,
+      api,
+      ecr: registry.ecr,
+      wave: builder.wave,
+      studios: connect.proxy,
+      upgrade: connect.upgrade,
+      login: connect.login,
+      isReady: () => ready,
+      log,
+    });
+    closers.unshift(async () => {
+      await connect.close(); // upgraded connections keep the listener from closing
+      await closeServer(server);
+    });
     const address = await listen(server, config.server.host, config.server.port);
     internalHost = `${loopbackOf(address.address)}:${address.port}`;
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import type { AccessEntry } from './scope.ts';
-import type { SigningKey } from './signing-key.ts';
+import type { SigningKey } from '../../secrets/signing-key.ts';
 
 export interface AccessClaims {
   /** User name; empty for an anonymous token. */

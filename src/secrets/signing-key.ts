@@ -10,7 +10,7 @@ export interface SigningKey {
 }
 
 /**
- * The RS256 key that signs registry tokens, kept as PKCS#8 PEM in the data directory (0600) so
+ * An RS256 signing key (registry tokens, studio tokens), kept as PKCS#8 PEM in the data directory (0600) so
  * tokens stay valid across restarts. Created on first use.
  */
 export async function loadOrCreateSigningKey(path: string): Promise<SigningKey> {

@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Cleanup } from '../support/cleanup.ts';
+import { freePort, startProcess, waitForHttp, type ServerProcess } from '../support/servers.ts';
+import { waitUntilServed, type Route } from './requests.ts';
+import { upstreamPaths } from './upstream-content.ts';
+
+export type ProxyId = 'direct' | 'nginx' | 'chp' | 'berth';
+
+/** One way to reach the upstream: a proxy started by the benchmark, or the upstream itself. */
+export interface ProxyUnderTest extends Route {
+  id: ProxyId;
+  label: string;
+  /** The processes that make up the proxy (their children count too): their RSS is its memory. */
+  servers: ServerProcess[];
+  /** Lines of its logs that report a failure of the proxy rather than of a request. */
+  loggedFailures(): Promise<string[]>;
+}
+
+export interface Upstream {
+  address: string;
+  port: number;
+  server: ServerProcess;
+}
+
+const projectRoot = resolve(fileURLToPath(import.meta.url), '../../..');
+
+/** The lines of a log file that `isFailure` picks, prefixed with the proxy's label. */
+export async function failureLines(label: string, logFile: string, isFailure: (line: string) => boolean): Promise<string[]> {
+  const log = await readFile(logFile, 'utf8').catch(() => '');
+  return log
+    .split('\n')
+    .filter(isFailure)
+    .map((line) => `${label}: ${line}`);
+}
+
+/** The Node upstream (upstream-server.ts) in its own process. */
+export async function startUpstream(dir: string, cleanup: Cleanup): Promise<Upstream> {
+  await mkdir(dir, { recursive: true });
+  const port = await freePort();
+  const server = startProcess(process.execPath, ['--import', 'tsx', join(projectRoot, 'bench/proxy/upstream-server.ts'), String(port)], {
+    logFile: join(dir, 'upstream.log'),
+    cwd: projectRoot,
+  });
+  cleanup.defer('stopping the upstream', () => server.stop());
+  const address = `127.0.0.1:${port}`;
+  await waitForHttp(`http://${address}${upstreamPaths.small}`, 200, server);
+  return { address, port, server };
+}
+
+/** The reference: the client talks to the upstream itself. */
+export function direct(upstream: Upstream): ProxyUnderTest {
+  return { id: 'direct', label: 'direct', address: upstream.address, headers: {}, servers: [], loggedFailures: async () => [] };
+}
+
+/**
+ * nginx as the speed of light: one worker (Berth and configurable-http-proxy are one Node process
+ * each on the request path), upstream keepalive over HTTP/1.1, default buffering, WebSocket upgrades
+ * passed through, no access log. Runs in the foreground with everything under `dir`.
+ */
+export async function startNginx(dir: string, upstream: Upstream, cleanup: Cleanup): Promise<ProxyUnderTest> {
+  await mkdir(dir, { recursive: true });
+  const port = await freePort();
+  const configFile = join(dir, 'nginx.conf');
+  const errorLog = join(dir, 'error.log');
+  await writeFile(configFile, nginxConfig({ dir, port, upstream: upstream.address, errorLog }));
+  const server = startProcess('nginx', ['-p', dir, '-c', configFile, '-e', errorLog], { logFile: join(dir, 'nginx.out') });
+  cleanup.defer('stopping nginx', () => server.stop());
+  const address = `127.0.0.1:${port}`;
+  await waitForHttp(`http://${address}${upstreamPaths.small}`, 200, server);
+  return {
+    id: 'nginx',
+    label: 'nginx',
+    address,
+    headers: {},
+    servers: [server],
+    loggedFailures: () => failureLines('nginx', errorLog, (line) => /\[(error|crit|alert|emerg)\]/.test(line)),
+  };
+}
+
+function nginxConfig(options: { dir: string; port: number; upstream: string; errorLog: string }): string {
+  const { dir, port, upstream, errorLog } = options;
+  // As root, the master would hand the worker to `nobody`, who cannot enter the private temp directory.
+  const user = process.getuid?.() === 0 ? 'user root root;' : '';
+  return `${user}
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile 16384;
+pid ${join(dir, 'nginx.pid')};
+error_log ${errorLog} warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path ${join(dir, 'client-body')};
+  proxy_temp_path ${join(dir, 'proxy-temp')};
+  fastcgi_temp_path ${join(dir, 'fastcgi-temp')};
+  uwsgi_temp_path ${join(dir, 'uwsgi-temp')};
+  scgi_temp_path ${join(dir, 'scgi-temp')};
+  upstream tool {
+    server ${upstream};
+    keepalive 128;
+  }
+  # Upgrade requests keep their Connection: upgrade; all others go out with an empty one (keepalive).
+  map $http_upgrade $connection_upgrade {
+    default upgrade;
+    '' '';
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://tool;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_read_timeout 1h;
+    }
+  }
+}
+`;
+}
+
+/**
+ * configurable-http-proxy 5.3 as JupyterHub runs it: the route `/` → upstream added through its
+ * REST API, no authentication of its own (JupyterHub authenticates before sending users there).
+ */
+export async function startConfigurableHttpProxy(dir: string, upstream: Upstream, cleanup: Cleanup): Promise<ProxyUnderTest> {
+  await mkdir(dir, { recursive: true });
+  const [port, apiPort] = [await freePort(), await freePort()];
+  const apiToken = randomBytes(16).toString('hex');
+  const args = ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), '--log-level', 'warn'];
+  const server = startProcess(join(projectRoot, 'node_modules/.bin/configurable-http-proxy'), args, {
+    logFile: join(dir, 'chp.log'),
+    env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: apiToken },
+  });
+  cleanup.defer('stopping configurable-http-proxy', () => server.stop());
+  const address = `127.0.0.1:${port}`;
+  await waitForHttp(`http://${address}/`, 404, server); // up, no route yet
+  const response = await fetch(`http://127.0.0.1:${apiPort}/api/routes/`, {
+    method: 'POST',
+    headers: { Authorization: `token ${apiToken}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ target: `http://${upstream.address}` }),
+  });
+  if (response.status !== 201) throw new Error(`configurable-http-proxy's API answered ${response.status} to adding the route: ${await response.text()}`);
+  const proxy: ProxyUnderTest = {
+    id: 'chp',
+    label: 'configurable-http-proxy',
+    address,
+    headers: {},
+    servers: [server],
+    loggedFailures: () => failureLines('configurable-http-proxy', server.logFile, (line) => /\berror\b/i.test(line)),
+  };
+  await waitUntilServed(proxy, upstreamPaths.small, [server]);
+  return proxy;
+}

@@ -1,0 +1,248 @@
+import { cpus } from 'node:os';
+import { printTable } from '../../src/cli/output.ts';
+import type { LoadResult } from '../support/load.ts';
+import { formatBytes } from '../support/measure.ts';
+import type { ProxyId } from './proxies.ts';
+import type { ProxyBenchSettings } from './settings.ts';
+import { smallBody, upstreamPaths } from './upstream-content.ts';
+import type { IdleSocketsResult } from './websockets.ts';
+
+export const responseKinds = ['small', 'large'] as const;
+export type ResponseKind = (typeof responseKinds)[number];
+
+/** Everything measured through one proxy (or directly). */
+export interface ProxyMeasurements {
+  id: ProxyId;
+  label: string;
+  /** wrk results by connection count. */
+  loads: Record<ResponseKind, Map<number, LoadResult>>;
+  /** Sequential echo round trips, ms. */
+  echoMs: number[];
+  /** Not measured for `direct`: the upstream's memory is the same behind every proxy. */
+  idleSockets?: IdleSocketsResult;
+}
+
+/** Requests through Berth with the studio cookie of the browser login instead of the token header. */
+export type CookieMeasurement = { connections: number; result: LoadResult } | { unavailable: string };
+
+export interface ProxyReport {
+  settings: ProxyBenchSettings;
+  measured: ProxyMeasurements[];
+  cookie: CookieMeasurement;
+  versions: { nginx: string; chp: string };
+  /** Share of the cores busy with other work just before and after the measurements (0–1). */
+  background: { before: number; after: number };
+  serverErrors: string[];
+}
+
+/** The issue's targets against configurable-http-proxy. */
+const requestRateTarget: Record<ResponseKind, number> = { small: 2, large: 1.5 };
+const p99Target = 0.5;
+
+const columnName: Record<ProxyId, string> = { direct: 'DIRECT', nginx: 'NGINX', chp: 'CHP', berth: 'BERTH' };
+const pathOf: Record<ResponseKind, string> = { small: upstreamPaths.small, large: upstreamPaths.large };
+const peers = ['chp', 'nginx'] as const;
+
+/** Nearest-rank percentile. */
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+const rate = (value: number) => `${value.toFixed(0)} req/s`;
+const ms = (value: number) => (value >= 10 ? `${value.toFixed(1)} ms` : `${value.toFixed(2)} ms`);
+const ratioText = (value: number | undefined) => (value === undefined || !Number.isFinite(value) ? '' : `${value.toFixed(2)}×`);
+
+export function printReport(report: ProxyReport): void {
+  const { settings, measured } = report;
+  const byId = new Map(measured.map((m) => [m.id, m]));
+  const berth = byId.get('berth');
+  /** Berth ÷ peer of a value, when both were measured. */
+  const ratio = (peer: ProxyId, value: (m: ProxyMeasurements) => number | undefined): number | undefined => {
+    const peerMeasured = byId.get(peer);
+    if (!berth || !peerMeasured) return undefined;
+    const [ours, theirs] = [value(berth), value(peerMeasured)];
+    return ours === undefined || theirs === undefined ? undefined : ours / theirs;
+  };
+  const ratioColumns: ProxyId[] = peers.filter((peer) => berth && byId.has(peer));
+  const loadOf = (m: ProxyMeasurements, kind: ResponseKind, connections: number) => m.loads[kind].get(connections);
+
+  printHeader(report);
+
+  const rows = responseKinds.flatMap((kind) => settings.connections.map((connections) => ({ kind, connections })));
+  const rowName = (kind: ResponseKind, connections: number) => [pathOf[kind], String(connections)];
+  const failedNote = (kind: ResponseKind, connections: number) => {
+    const failed = measured.filter((m) => (loadOf(m, kind, connections)?.failed ?? 0) > 0);
+    return failed.length > 0 ? `INVALID (failed requests: ${failed.map((m) => `${m.label} ${loadOf(m, kind, connections)!.failed}`).join(', ')})` : undefined;
+  };
+  const verdict = (kind: ResponseKind, connections: number, value: number | undefined, passes: (value: number) => boolean) =>
+    failedNote(kind, connections) ?? (value === undefined ? '' : passes(value) ? 'PASS' : 'MISS');
+
+  console.log('Requests per second (wrk -t1; higher is better)');
+  printTable(
+    ['RESPONSE', 'CONNECTIONS', ...measured.map((m) => columnName[m.id]), ...ratioColumns.map((peer) => `BERTH÷${columnName[peer]}`), 'TARGET', 'RESULT'],
+    rows.map(({ kind, connections }) => {
+      const requestRate = (m: ProxyMeasurements) => loadOf(m, kind, connections)?.requestsPerSecond;
+      const vsChp = ratio('chp', requestRate);
+      return [
+        ...rowName(kind, connections),
+        ...measured.map((m) => rate(requestRate(m) ?? NaN)),
+        ...ratioColumns.map((peer) => ratioText(ratio(peer, requestRate))),
+        `≥ ${requestRateTarget[kind].toFixed(2)}× CHP`,
+        verdict(kind, connections, vsChp, (value) => value >= requestRateTarget[kind]),
+      ];
+    }),
+  );
+  console.log('');
+  console.log('Latency p50 / p99 (wrk --latency; lower is better)');
+  printTable(
+    ['RESPONSE', 'CONNECTIONS', ...measured.map((m) => columnName[m.id]), ...ratioColumns.map((peer) => `p99 BERTH÷${columnName[peer]}`), 'TARGET', 'RESULT'],
+    rows.map(({ kind, connections }) => {
+      const p99 = (m: ProxyMeasurements) => loadOf(m, kind, connections)?.p99Ms;
+      const vsChp = ratio('chp', p99);
+      return [
+        ...rowName(kind, connections),
+        ...measured.map((m) => {
+          const result = loadOf(m, kind, connections);
+          return result ? `${ms(result.p50Ms)} / ${ms(result.p99Ms)}` : '';
+        }),
+        ...ratioColumns.map((peer) => ratioText(ratio(peer, p99))),
+        `p99 ≤ ${p99Target.toFixed(2)}× CHP`,
+        verdict(kind, connections, vsChp, (value) => value <= p99Target),
+      ];
+    }),
+  );
+  console.log('');
+  printWebSockets(report, ratio, ratioColumns);
+  console.log('');
+  printTargets(report, byId);
+  printCookie(report.cookie, berth);
+  if (report.serverErrors.length > 0) {
+    console.log('');
+    console.log(`the proxies logged ${report.serverErrors.length} error lines, e.g.:`);
+    for (const line of report.serverErrors.slice(0, 10)) console.log(`  ${line.slice(0, 300)}`);
+  }
+}
+
+/** How each path to the upstream was set up, for the report's header. */
+const setupOf: Record<ProxyId, (versions: ProxyReport['versions']) => { title: string; setup: string }> = {
+  berth: () => ({
+    title: 'Berth (proxy + tunnel + agent)',
+    setup:
+      '`berth up` + `berth agent --sidecar` attached to the upstream (one session in workspace admin), every request ' +
+      'authenticated (Host <session>.localhost, Berth-Session-Token: an API token)',
+  }),
+  chp: (versions) => ({
+    title: `configurable-http-proxy ${versions.chp}`,
+    setup: 'route / added through its REST API, no auth (as JupyterHub runs it, behind its own)',
+  }),
+  nginx: (versions) => ({ title: `nginx ${versions.nginx}`, setup: '1 worker, upstream keepalive over HTTP/1.1, default buffering, no access log' }),
+  direct: () => ({ title: 'direct to the upstream', setup: 'no proxy: the reference' }),
+};
+
+function printHeader(report: ProxyReport): void {
+  const { settings, versions } = report;
+  const setups = report.measured.map((m) => ({ label: m.label, ...setupOf[m.id](versions) }));
+  console.log('');
+  console.log(`Proxy benchmark: ${[...setups].reverse().map((s) => s.title).join(' vs ')}, loopback, one run`);
+  console.log(
+    `upstream: a Node http server in its own process: ${upstreamPaths.small} (${smallBody.length} bytes), ${upstreamPaths.large} (1 MiB), a WebSocket echo; ` +
+      'every path checked to pass both responses byte for byte',
+  );
+  for (const { label, setup } of setups) console.log(`${label}: ${setup}`);
+  console.log(
+    `load: wrk -t1 --latency, ${settings.loadSeconds} s per run after a ${settings.warmUpSeconds} s warm-up per proxy and response; ` +
+      'the proxies take turns in a rotating order',
+  );
+  console.log(`machine: ${cpus().length} cores shared by wrk, the upstream and the proxy's processes`);
+  const busy = (share: number) => `${(share * 100).toFixed(0)}%`;
+  console.log(
+    `other work on the machine (cores busy while the benchmark idled): ${busy(report.background.before)} before, ` +
+      `${busy(report.background.after)} after the measurements${Math.max(report.background.before, report.background.after) > 0.1 ? ' — expect noise' : ''}`,
+  );
+  console.log('ratios: Berth ÷ peer (req/s: higher is better; latency and memory: lower is better)');
+  console.log('');
+}
+
+function printWebSockets(
+  report: ProxyReport,
+  ratio: (peer: ProxyId, value: (m: ProxyMeasurements) => number | undefined) => number | undefined,
+  ratioColumns: ProxyId[],
+): void {
+  const { settings, measured } = report;
+  const idle = (m: ProxyMeasurements) => m.idleSockets;
+  const perThousand = (m: ProxyMeasurements) => {
+    const result = idle(m);
+    return result ? ((result.rssAfterBytes - result.rssBeforeBytes) * 1000) / result.count : undefined;
+  };
+  const metrics: Array<{ name: string; value: (m: ProxyMeasurements) => number | undefined; format: (value: number) => string }> = [
+    { name: `echo round trip p50 (${settings.wsRounds} sequential)`, value: (m) => percentile(m.echoMs, 50), format: ms },
+    { name: 'echo round trip p99', value: (m) => percentile(m.echoMs, 99), format: ms },
+    { name: `upgrade p50 (${settings.idleSockets} sequential opens)`, value: (m) => (idle(m) ? percentile(idle(m)!.upgradeMs, 50) : undefined), format: ms },
+    { name: 'upgrade p99', value: (m) => (idle(m) ? percentile(idle(m)!.upgradeMs, 99) : undefined), format: ms },
+    { name: 'proxy RSS before the idle sockets', value: (m) => idle(m)?.rssBeforeBytes, format: formatBytes },
+    { name: 'proxy RSS per 1,000 idle WebSockets', value: perThousand, format: formatBytes },
+  ];
+  console.log(`WebSockets (RSS: all the proxy's processes, for Berth its server and agent; ${settings.idleSockets} sockets open, measured after 2 s idle)`);
+  printTable(
+    ['METRIC', ...measured.map((m) => columnName[m.id]), ...ratioColumns.map((peer) => `BERTH÷${columnName[peer]}`)],
+    metrics.map((metric) => [
+      metric.name,
+      ...measured.map((m) => {
+        const value = metric.value(m);
+        return value === undefined || Number.isNaN(value) ? '—' : metric.format(value);
+      }),
+      ...ratioColumns.map((peer) => ratioText(ratio(peer, metric.value))),
+    ]),
+  );
+}
+
+/** One PASS/MISS line per target of the issue (Berth against configurable-http-proxy). */
+function printTargets(report: ProxyReport, byId: Map<ProxyId, ProxyMeasurements>): void {
+  const berth = byId.get('berth');
+  const chp = byId.get('chp');
+  if (!berth || !chp) {
+    console.log('targets: not checked (Berth and configurable-http-proxy were not both measured)');
+    return;
+  }
+  const lines: Array<{ ok: boolean | undefined; text: string }> = [];
+  for (const kind of responseKinds) {
+    for (const connections of report.settings.connections) {
+      const [ours, theirs] = [berth.loads[kind].get(connections), chp.loads[kind].get(connections)];
+      if (!ours || !theirs) continue;
+      const where = `${pathOf[kind].padEnd(6)} c=${String(connections).padEnd(3)}`;
+      const invalid = ours.failed > 0 || theirs.failed > 0;
+      const rateRatio = ours.requestsPerSecond / theirs.requestsPerSecond;
+      const latencyRatio = ours.p99Ms / theirs.p99Ms;
+      lines.push({
+        ok: invalid ? undefined : rateRatio >= requestRateTarget[kind],
+        text: `${where} req/s ${rateRatio.toFixed(2)}× CHP's (${rate(ours.requestsPerSecond)} vs ${rate(theirs.requestsPerSecond)}; target ≥ ${requestRateTarget[kind].toFixed(2)}×)`,
+      });
+      lines.push({
+        ok: invalid ? undefined : latencyRatio <= p99Target,
+        text: `${where} p99 ${latencyRatio.toFixed(2)}× CHP's (${ms(ours.p99Ms)} vs ${ms(theirs.p99Ms)}; target ≤ ${p99Target.toFixed(2)}×)`,
+      });
+    }
+  }
+  const met = lines.filter((line) => line.ok === true).length;
+  console.log(`targets (issue 5: Berth vs configurable-http-proxy): ${met} of ${lines.length} met`);
+  for (const line of lines) console.log(`  ${line.ok === undefined ? 'INVALID' : line.ok ? 'PASS' : 'MISS'}  ${line.text}`);
+}
+
+function printCookie(cookie: CookieMeasurement, berth: ProxyMeasurements | undefined): void {
+  if (!berth) return;
+  console.log('');
+  if ('unavailable' in cookie) {
+    console.log(`Berth with the studio cookie instead of Berth-Session-Token: not measured (${cookie.unavailable})`);
+    return;
+  }
+  const token = berth.loads.small.get(cookie.connections);
+  const { result } = cookie;
+  console.log(
+    `Berth with the studio cookie (browser login) instead of Berth-Session-Token, ${upstreamPaths.small} c=${cookie.connections}: ` +
+      `${rate(result.requestsPerSecond)}, p50 ${ms(result.p50Ms)} / p99 ${ms(result.p99Ms)}` +
+      (token ? ` (token header: ${rate(token.requestsPerSecond)}, ${ratioText(result.requestsPerSecond / token.requestsPerSecond)})` : '') +
+      (result.failed > 0 ? ` — INVALID: ${result.failed} failed requests` : ''),
+  );
+}

@@ -1,0 +1,178 @@
+/**
+ * Proxy benchmark, in one run on loopback: the same small Node upstream (upstream-server.ts: `/small`,
+ * `/1mib`, a WebSocket echo) reached
+ *   - directly (the reference),
+ *   - through nginx (one worker, upstream keepalive: the speed of light),
+ *   - through configurable-http-proxy 5.3 (JupyterHub's proxy; route `/` added through its REST API, no auth),
+ *   - through Berth: `berth up` (authenticating proxy + tunnel end) and `berth agent --sidecar` attached to
+ *     the upstream, one session; requests carry the studio's Host and `Berth-Session-Token`.
+ * Measures req/s and p50/p99 with wrk (one thread) at 1, 10 and 100 connections for both responses,
+ * the WebSocket echo round trip (sequential, one socket), and the memory of 1,000 idle WebSockets;
+ * prints Berth ÷ configurable-http-proxy and Berth ÷ nginx against the issue's targets.
+ *
+ *   node --import tsx bench/proxy/run.ts          (or `npm run bench -- proxy`)
+ *
+ * Environment: BENCH_SECONDS (5, per wrk run), BENCH_WARMUP_SECONDS (2), BENCH_WS_ROUNDS (2000),
+ * BENCH_IDLE_SOCKETS (1000), BENCH_PROXIES (e.g. "direct,nginx,chp"; all four by default),
+ * BENCH_BERTH_NODE_FLAGS (extra node flags for Berth's server and agent). A quick run:
+ *   BENCH_SECONDS=2 BENCH_WARMUP_SECONDS=1 BENCH_WS_ROUNDS=300 npm run bench -- proxy
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run } from '../../test/support/processes.ts';
+import { Cleanup } from '../support/cleanup.ts';
+import { getLoad, type LoadResult } from '../support/load.ts';
+import { busyShare } from '../support/measure.ts';
+import { loginToStudio } from '../../test/support/studio-login.ts';
+import { startBerthStudio, type BerthStudio } from './berth-studio.ts';
+import { direct, startConfigurableHttpProxy, startNginx, startUpstream, type ProxyId, type ProxyUnderTest, type Upstream } from './proxies.ts';
+import { printReport, responseKinds, type CookieMeasurement, type ProxyMeasurements, type ResponseKind } from './report.ts';
+import { get } from './requests.ts';
+import type { ProxyBenchSettings } from './settings.ts';
+import { settingsFromEnvironment } from './settings.ts';
+import { largeBody, smallBody, upstreamPaths } from './upstream-content.ts';
+import { echoRoundTrips, idleSocketMemory, treeResidentBytes } from './websockets.ts';
+
+const projectRoot = resolve(fileURLToPath(import.meta.url), '../../..');
+
+function progress(line: string): void {
+  process.stderr.write(`[bench] ${line}\n`);
+}
+
+const pathOf: Record<ResponseKind, string> = { small: upstreamPaths.small, large: upstreamPaths.large };
+const bodyOf: Record<ResponseKind, Buffer> = { small: smallBody, large: largeBody };
+
+async function startProxy(id: ProxyId, workDir: string, upstream: Upstream, cleanup: Cleanup): Promise<ProxyUnderTest> {
+  switch (id) {
+    case 'direct':
+      return direct(upstream);
+    case 'nginx':
+      return startNginx(join(workDir, 'nginx'), upstream, cleanup);
+    case 'chp':
+      return startConfigurableHttpProxy(join(workDir, 'chp'), upstream, cleanup);
+    case 'berth':
+      return startBerthStudio(join(workDir, 'berth'), upstream, cleanup);
+  }
+}
+
+/** Every proxy must pass both responses through byte for byte before its numbers mean anything. */
+async function checkResponses(proxy: ProxyUnderTest): Promise<void> {
+  for (const kind of responseKinds) {
+    const answer = await get(proxy, pathOf[kind]);
+    if (answer.status !== 200 || !answer.body.equals(bodyOf[kind])) {
+      throw new Error(`${proxy.label}: GET ${pathOf[kind]} answered ${answer.status} with ${answer.body.length} bytes that are not the upstream's`);
+    }
+  }
+}
+
+function load(proxy: ProxyUnderTest, kind: ResponseKind, connections: number, seconds: number, scriptDir: string): Promise<LoadResult> {
+  return getLoad({ url: `http://${proxy.address}${pathOf[kind]}`, headers: proxy.headers, connections, seconds, threads: 1, scriptDir });
+}
+
+/** The proxies in another order for every measurement, so that drift in the machine's load favours none. */
+function rotated<T>(items: T[], by: number): T[] {
+  const shift = by % items.length;
+  return [...items.slice(shift), ...items.slice(0, shift)];
+}
+
+/** wrk runs: per response a warm-up per proxy, then every connection count, proxies in rotating order. */
+async function measureLoads(settings: ProxyBenchSettings, proxies: ProxyUnderTest[], measured: Map<ProxyUnderTest, ProxyMeasurements>, scriptDir: string): Promise<void> {
+  let turn = 0;
+  for (const kind of responseKinds) {
+    for (const proxy of proxies) await load(proxy, kind, 10, settings.warmUpSeconds, scriptDir);
+    for (const connections of settings.connections) {
+      for (const proxy of rotated(proxies, turn++)) {
+        const result = await load(proxy, kind, connections, settings.loadSeconds, scriptDir);
+        measured.get(proxy)!.loads[kind].set(connections, result);
+        progress(
+          `${pathOf[kind]} c=${connections} ${proxy.label}: ${result.requestsPerSecond.toFixed(0)} req/s, ` +
+            `p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms${result.failed > 0 ? `, ${result.failed} FAILED` : ''}`,
+        );
+      }
+    }
+  }
+}
+
+/** Connections of the one run with the browser's studio cookie (the issue's reference concurrency). */
+const cookieConnections = 10;
+
+/**
+ * /small through Berth as a browser reaches it: the studio cookie from the login round trip instead of
+ * the token header, so that the cookie's verification is measured too.
+ */
+async function measureWithCookie(settings: ProxyBenchSettings, berth: BerthStudio, scriptDir: string): Promise<CookieMeasurement> {
+  const cookie = await loginToStudio({ berthUrl: `http://${berth.address}`, studioUrl: berth.studioUrl, apiToken: berth.adminToken });
+  const browser: ProxyUnderTest = { ...berth, headers: { Host: berth.headers.Host!, Cookie: cookie } };
+  const answer = await get(browser, upstreamPaths.small);
+  if (answer.status !== 200 || !answer.body.equals(smallBody)) throw new Error(`Berth answered ${answer.status} to the studio cookie: ${answer.body.toString('utf8', 0, 300)}`);
+  await load(browser, 'small', cookieConnections, settings.warmUpSeconds, scriptDir);
+  const result = await load(browser, 'small', cookieConnections, settings.loadSeconds, scriptDir);
+  progress(`${upstreamPaths.small} c=${cookieConnections} Berth with the studio cookie: ${result.requestsPerSecond.toFixed(0)} req/s, p99 ${result.p99Ms.toFixed(2)} ms`);
+  return { connections: cookieConnections, result };
+}
+
+async function main(): Promise<void> {
+  const settings = settingsFromEnvironment();
+  const cleanup = new Cleanup();
+  cleanup.onSignals();
+  try {
+    const workDir = await mkdtemp(join(tmpdir(), 'berth-bench-proxy-'));
+    cleanup.defer(`removing ${workDir}`, () => rm(workDir, { recursive: true, force: true }));
+    const upstream = await startUpstream(join(workDir, 'upstream'), cleanup);
+    progress(`upstream on ${upstream.address} (pid ${upstream.server.pid})`);
+    const proxies: ProxyUnderTest[] = [];
+    for (const id of settings.proxies) {
+      const proxy = await startProxy(id, workDir, upstream, cleanup);
+      await checkResponses(proxy);
+      proxies.push(proxy);
+      progress(`${proxy.label} on ${proxy.address}${proxy.servers.length > 0 ? ` (pids ${proxy.servers.map((s) => s.pid).join(', ')})` : ''}`);
+    }
+    const measured = new Map(
+      proxies.map((proxy) => [proxy, { id: proxy.id, label: proxy.label, loads: { small: new Map(), large: new Map() }, echoMs: [] } as ProxyMeasurements]),
+    );
+    const busyBefore = await busyShare();
+
+    // Memory first, while every proxy is as fresh as the others (no heap grown by the load runs).
+    for (const proxy of proxies.filter((p) => p.servers.length > 0)) {
+      const pids = proxy.servers.map((server) => server.pid);
+      const idle = await idleSocketMemory(proxy, pids, settings.idleSockets);
+      measured.get(proxy)!.idleSockets = idle;
+      progress(`${proxy.label}: ${settings.idleSockets} idle WebSockets, RSS ${mib(idle.rssBeforeBytes)} → ${mib(idle.rssAfterBytes)}; settled at ${mib(treeResidentBytes(pids))}`);
+    }
+    for (const [index, proxy] of rotated(proxies, 1).entries()) {
+      const times = await echoRoundTrips(proxy, settings.wsRounds);
+      measured.get(proxy)!.echoMs = times;
+      progress(`${proxy.label}: ${times.length} WebSocket echoes (${index + 1}/${proxies.length})`);
+    }
+    await measureLoads(settings, proxies, measured, workDir);
+    const berth = proxies.find((proxy): proxy is BerthStudio => proxy.id === 'berth');
+
+    const serverErrors = (await Promise.all(proxies.map((proxy) => proxy.loggedFailures()))).flat();
+    printReport({
+      settings,
+      measured: proxies.map((proxy) => measured.get(proxy)!),
+      cookie: berth ? await measureWithCookie(settings, berth, workDir) : { unavailable: 'Berth was not measured' },
+      versions: await versions(),
+      background: { before: busyBefore, after: await busyShare() },
+      serverErrors,
+    });
+  } finally {
+    await cleanup.run();
+  }
+}
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+/** The peers' versions as installed, for the report's header. */
+async function versions(): Promise<{ nginx: string; chp: string }> {
+  const nginx = await run('nginx', ['-v'], { allowFailure: true });
+  const chp = await run(join(projectRoot, 'node_modules/.bin/configurable-http-proxy'), ['--version'], { allowFailure: true });
+  return { nginx: nginx.stderr.trim().replace(/^nginx version: nginx\//, ''), chp: chp.stdout.trim() };
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

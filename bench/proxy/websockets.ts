@@ -1,0 +1,131 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
+import { residentBytes } from '../support/measure.ts';
+import type { Route } from './requests.ts';
+import { upstreamPaths } from './upstream-content.ts';
+
+/** A WebSocket to the upstream's echo endpoint through `route`, once the upgrade has been answered. */
+export function openEcho(route: Route, timeoutMs = 30_000): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`ws://${route.address}${upstreamPaths.echo}`, { headers: route.headers, perMessageDeflate: false, handshakeTimeout: timeoutMs });
+    socket.once('open', () => {
+      socket.removeAllListeners('error');
+      socket.on('error', () => undefined); // a later error shows as a failed echo or a closed socket
+      resolve(socket);
+    });
+    socket.once('unexpected-response', (_req, res) => {
+      socket.terminate();
+      reject(new Error(`the WebSocket upgrade via ${route.address} was answered ${res.statusCode}`));
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** Sends `payload` and waits for the same bytes to come back. */
+export function echoOnce(socket: WebSocket, payload: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (data: WebSocket.RawData) => {
+      socket.off('close', onClose);
+      const received = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      if (received.equals(payload)) resolve();
+      else reject(new Error(`the echo returned ${received.length} other bytes`));
+    };
+    const onClose = (code: number) => {
+      socket.off('message', onMessage);
+      reject(new Error(`the WebSocket closed (${code}) before its echo came back`));
+    };
+    socket.once('message', onMessage);
+    socket.once('close', onClose);
+    socket.send(payload, { binary: true });
+  });
+}
+
+/** Round-trip times in ms of `rounds` sequential echoes of a small message on one socket, after a warm-up. */
+export async function echoRoundTrips(route: Route, rounds: number): Promise<number[]> {
+  const socket = await openEcho(route);
+  try {
+    const payload = Buffer.from('ping 0123456789abcdef');
+    for (let i = 0; i < Math.min(200, rounds); i++) await echoOnce(socket, payload);
+    const times: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const start = process.hrtime.bigint();
+      await echoOnce(socket, payload);
+      times.push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+    return times;
+  } finally {
+    await closeAll([socket]);
+  }
+}
+
+/** What opening `count` idle WebSockets through a proxy cost it. */
+export interface IdleSocketsResult {
+  count: number;
+  rssBeforeBytes: number;
+  rssAfterBytes: number;
+  /** Each upgrade's time in ms (opened one after another). */
+  upgradeMs: number[];
+}
+
+/**
+ * RSS of the proxy's processes (and their children: nginx's worker) before and after opening
+ * `count` WebSockets one after another and letting them sit idle; every socket must still echo
+ * afterwards, so that a proxy that dropped some does not look cheap.
+ */
+export async function idleSocketMemory(route: Route, pids: number[], count: number, settleMs = 2_000): Promise<IdleSocketsResult> {
+  await sleep(settleMs);
+  const rssBeforeBytes = treeResidentBytes(pids);
+  const sockets: WebSocket[] = [];
+  const upgradeMs: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const start = process.hrtime.bigint();
+      sockets.push(await openEcho(route));
+      upgradeMs.push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+    await sleep(settleMs);
+    const rssAfterBytes = treeResidentBytes(pids);
+    const payload = Buffer.from('still there?');
+    await Promise.all(sockets.map((socket) => echoOnce(socket, payload)));
+    return { count, rssBeforeBytes, rssAfterBytes, upgradeMs };
+  } finally {
+    await closeAll(sockets);
+  }
+}
+
+/** Closes the sockets and waits for each close (terminating any that does not close in time). */
+async function closeAll(sockets: WebSocket[], timeoutMs = 5_000): Promise<void> {
+  await Promise.all(
+    sockets.map(
+      (socket) =>
+        new Promise<void>((resolve) => {
+          if (socket.readyState === WebSocket.CLOSED) return resolve();
+          const timer = setTimeout(() => socket.terminate(), timeoutMs);
+          socket.once('close', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          socket.close();
+        }),
+    ),
+  );
+}
+
+/** Summed RSS of the processes and all their descendants. */
+export function treeResidentBytes(pids: number[]): number {
+  return pids.flatMap(withDescendants).reduce((sum, pid) => sum + (residentBytes(pid) ?? 0), 0);
+}
+
+function withDescendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const listed = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      if (listed) children = children.concat(listed.split(/\s+/).map(Number));
+    }
+  } catch {
+    return [pid]; // gone, or no /proc: the process alone
+  }
+  return [pid, ...children.flatMap(withDescendants)];
+}

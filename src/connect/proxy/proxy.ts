@@ -1,0 +1,228 @@
+import { Agent, request, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { constants as h2, type ClientHttp2Stream, type IncomingHttpHeaders as Http2IncomingHeaders } from 'node:http2';
+import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { ConnectSession } from '../connect-sessions.ts';
+import type { RouteHolder } from '../routes/route-store.ts';
+import { hopByHopHeaders } from '../tunnel/tunnel-protocol.ts';
+import type { ServerTunnel } from '../tunnel/server-tunnel.ts';
+import type { TunnelHub } from '../tunnel/tunnel-hub.ts';
+import { endSocketWithPage, sendPage } from './pages.ts';
+import { withoutBerthCredentials, type StudioAccess, type StudioAuth } from './studio-auth.ts';
+import type { StudioRouting, StudioTarget } from './studio-routing.ts';
+
+/** Set by a replica that forwards a request to the server holding the tunnel; that server never forwards again. */
+export const forwardedByHeader = 'berth-connect-forwarded-by';
+
+export interface StudioProxyOptions {
+  routing: StudioRouting;
+  findSession: (sessionId: string) => Promise<ConnectSession | undefined>;
+  auth: StudioAuth;
+  hub: TunnelHub;
+  self: () => RouteHolder;
+  log: (line: string) => void;
+}
+
+/** Connections to other replicas are reused like any upstream's. */
+const replicaConnections = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
+
+/**
+ * The studio proxy: finds the session a request is for, lets in only who may reach it, strips Berth's
+ * credentials, and streams the request through the session's tunnel (or to the replica that holds it).
+ */
+export class StudioProxy {
+  constructor(private readonly options: StudioProxyOptions) {}
+
+  /** The studio a request addresses, or undefined when it is for the platform itself. */
+  targetOf(req: IncomingMessage): StudioTarget | undefined {
+    return this.options.routing.targetOf(req);
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, target: StudioTarget): Promise<void> {
+    if (target.needsSlash) return this.addSlash(req, res, target);
+    const session = await this.options.findSession(target.sessionId);
+    if (!session) return sendPage(res, 404, 'No such studio session', `There is no session ${target.sessionId}. It may have been deleted.`);
+    if (this.options.auth.isCallback(req.url ?? '/', target)) return this.options.auth.handleCallback(req, res, session, target);
+    const access = await this.options.auth.check(req, session, target);
+    if (access.kind === 'login') return void res.writeHead(302, { Location: access.location, 'Set-Cookie': access.setCookie, 'Cache-Control': 'no-store' }).end();
+    if (access.kind === 'denied') return sendPage(res, access.status, access.status === 401 ? 'Log in first' : 'Not allowed', access.message);
+    if (access.setCookie) res.appendHeader('Set-Cookie', access.setCookie);
+    const tunnel = this.options.hub.local(session.id);
+    if (tunnel?.isOpen && tunnel.toolStatus === 'running') return this.throughTunnel(req, res, tunnel);
+    const holder = tunnel ? undefined : await this.remoteHolder(req, session.id);
+    if (holder) return this.toReplica(req, res, holder);
+    const { title, message } = unavailable(session, tunnel);
+    sendPage(res, 503, title, message, { 'Retry-After': '2' });
+  }
+
+  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: StudioTarget): Promise<void> {
+    socket.on('error', () => undefined);
+    const session = await this.options.findSession(target.sessionId);
+    if (!session) return endSocketWithPage(socket, 404, 'No such studio session', `There is no session ${target.sessionId}.`);
+    const access: StudioAccess = await this.options.auth.check(req, session, target);
+    if (access.kind !== 'allowed') {
+      const status = access.kind === 'denied' ? access.status : 401;
+      return endSocketWithPage(socket, status, 'Not allowed', access.kind === 'denied' ? access.message : 'Open the studio in the browser to log in first.');
+    }
+    const tunnel = this.options.hub.local(session.id);
+    if (tunnel?.isOpen && tunnel.toolStatus === 'running') return this.upgradeThroughTunnel(req, socket, head, tunnel);
+    const holder = tunnel ? undefined : await this.remoteHolder(req, session.id);
+    if (holder) return this.upgradeAtReplica(req, socket, head, holder);
+    const { title, message } = unavailable(session, tunnel);
+    endSocketWithPage(socket, 503, title, message, { 'Retry-After': '2' });
+  }
+
+  private addSlash(req: IncomingMessage, res: ServerResponse, target: StudioTarget): void {
+    const query = (req.url ?? '').split('?')[1];
+    res.writeHead(301, { Location: target.prefix + (query === undefined ? '' : `?${query}`) }).end();
+  }
+
+  private throughTunnel(req: IncomingMessage, res: ServerResponse, tunnel: ServerTunnel): void {
+    const headers: OutgoingHttpHeaders = forwardedHeaders(req, false);
+    headers[h2.HTTP2_HEADER_METHOD] = req.method ?? 'GET';
+    headers[h2.HTTP2_HEADER_PATH] = req.url ?? '/';
+    headers[h2.HTTP2_HEADER_AUTHORITY] = req.headers.host ?? 'tool';
+    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    let stream: ClientHttp2Stream;
+    try {
+      stream = tunnel.request(headers, hasBody);
+    } catch (error) {
+      return sendPage(res, 502, 'The studio is not reachable', `Its tunnel failed: ${(error as Error).message}`);
+    }
+    stream.on('response', (answer) => relayAnswer(answer, stream, res));
+    stream.on('error', (error) => {
+      if (!res.headersSent) sendPage(res, 502, 'The studio is not reachable', `Its tunnel failed: ${error.message}`);
+      else res.destroy();
+    });
+    res.on('close', () => {
+      if (!res.writableFinished && !stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);
+    });
+    if (hasBody) req.pipe(stream);
+    else req.resume();
+  }
+
+  private upgradeThroughTunnel(req: IncomingMessage, socket: Duplex, head: Buffer, tunnel: ServerTunnel): void {
+    let pipe: ClientHttp2Stream;
+    try {
+      pipe = tunnel.openPipe();
+    } catch (error) {
+      return endSocketWithPage(socket, 502, 'The studio is not reachable', (error as Error).message);
+    }
+    pipe.on('response', (answer) => {
+      if (Number(answer[h2.HTTP2_HEADER_STATUS]) !== 200) return endSocketWithPage(socket, 502, 'The studio is not reachable', 'The tool is not accepting connections.');
+      pipe.write(requestHead(req, forwardedHeaders(req, true)));
+      if (head.length > 0) pipe.write(head);
+      socket.pipe(pipe).pipe(socket);
+    });
+    pipe.on('error', () => socket.destroy());
+    pipe.on('close', () => socket.destroy());
+    socket.on('close', () => pipe.destroy());
+  }
+
+  /** Another replica holds the tunnel (and this request was not forwarded here already). */
+  private async remoteHolder(req: IncomingMessage, sessionId: string): Promise<RouteHolder | undefined> {
+    if (req.headers[forwardedByHeader] !== undefined) return undefined;
+    const holder = await this.options.hub.holderOf(sessionId).catch((error: Error) => {
+      this.options.log(`connect: route lookup failed: ${error.message}`);
+      return undefined;
+    });
+    return holder && holder.serverId !== this.options.self().serverId ? holder : undefined;
+  }
+
+  /** The request goes on unchanged (credentials included: that replica checks them again). */
+  private toReplica(req: IncomingMessage, res: ServerResponse, holder: RouteHolder): void {
+    const replica = new URL(holder.url);
+    const headers: OutgoingHttpHeaders = withoutHopByHop(req.headers);
+    headers.host = req.headers.host;
+    headers[forwardedByHeader] = this.options.self().serverId;
+    const forwarded = request({ host: replica.hostname, port: replica.port, method: req.method, path: req.url, headers, agent: replicaConnections });
+    forwarded.on('response', (answer) => {
+      res.writeHead(answer.statusCode ?? 502, withoutHopByHop(answer.headers));
+      answer.pipe(res);
+    });
+    forwarded.on('error', (error) => {
+      if (!res.headersSent) sendPage(res, 502, 'The studio is not reachable', `The server holding its tunnel did not answer (${error.message}).`);
+      else res.destroy();
+    });
+    req.pipe(forwarded);
+  }
+
+  private upgradeAtReplica(req: IncomingMessage, socket: Duplex, head: Buffer, holder: RouteHolder): void {
+    const replica = new URL(holder.url);
+    const upstream = connect({ host: replica.hostname, port: Number(replica.port) || 80 });
+    upstream.on('connect', () => {
+      upstream.write(requestHead(req, { ...req.headers, [forwardedByHeader]: this.options.self().serverId }));
+      if (head.length > 0) upstream.write(head);
+      socket.pipe(upstream).pipe(socket);
+    });
+    upstream.on('error', () => endSocketWithPage(socket, 502, 'The studio is not reachable', 'The server holding its tunnel did not answer.'));
+    upstream.on('close', () => socket.destroy());
+    socket.on('close', () => upstream.destroy());
+  }
+}
+
+function relayAnswer(answer: Http2IncomingHeaders, stream: ClientHttp2Stream, res: ServerResponse): void {
+  const status = Number(answer[h2.HTTP2_HEADER_STATUS]) || 502;
+  for (const name in answer) {
+    if (name.charCodeAt(0) === 58 /* ':' */) continue;
+    const value = answer[name];
+    if (value !== undefined) res.appendHeader(name, value);
+  }
+  res.writeHead(status);
+  stream.pipe(res);
+}
+
+/**
+ * What the tool receives: the request without Berth's cookies and tokens, plus X-Forwarded-*. Upgrades
+ * keep Connection/Upgrade (the tool must see them); everything else drops hop-by-hop headers.
+ */
+function forwardedHeaders(req: IncomingMessage, keepUpgrade: boolean): OutgoingHttpHeaders {
+  const clean = withoutBerthCredentials(req.headers);
+  const headers: OutgoingHttpHeaders = keepUpgrade ? { ...clean } : withoutHopByHop(clean);
+  const socket = req.socket as { remoteAddress?: string; encrypted?: boolean; localPort?: number };
+  const client = socket.remoteAddress ?? '';
+  const before = req.headers['x-forwarded-for'];
+  headers['x-forwarded-for'] = before ? `${before}, ${client}` : client;
+  headers['x-forwarded-proto'] = socket.encrypted ? 'https' : 'http';
+  if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
+  headers['x-forwarded-port'] = String(portOf(req.headers.host) ?? socket.localPort ?? '');
+  return headers;
+}
+
+function withoutHopByHop(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const name in headers) if (!hopByHopHeaders.has(name)) out[name] = headers[name];
+  return out;
+}
+
+function portOf(host: string | undefined): number | undefined {
+  const match = host ? /:(\d+)$/.exec(host) : null;
+  return match ? Number(match[1]) : undefined;
+}
+
+/** An HTTP/1.1 request head, for upgrades that continue as raw bytes. */
+function requestHead(req: IncomingMessage, headers: OutgoingHttpHeaders): string {
+  let head = `${req.method} ${req.url} HTTP/1.1\r\n`;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const one of Array.isArray(value) ? value : [value]) head += `${name}: ${String(one).replace(/[\r\n]/g, '')}\r\n`;
+  }
+  return `${head}\r\n`;
+}
+
+/** Why a session's tool cannot be reached now, from its tunnel's live status or else its recorded one. */
+function unavailable(session: ConnectSession, tunnel: ServerTunnel | undefined): { title: string; message: string } {
+  switch (tunnel?.toolStatus ?? session.agentStatus) {
+    case 'stopped':
+      return {
+        title: 'This studio session has stopped',
+        message: `Session ${session.id} stopped${session.exitCode === null ? '' : ` (its tool exited with code ${session.exitCode})`}. Start it again to use it.`,
+      };
+    case 'waiting':
+      return { title: 'This studio session is starting', message: `Session ${session.id} is starting: its agent has not connected yet.` };
+    case 'starting':
+      return { title: 'This studio session is starting', message: `Session ${session.id} is starting: its tool does not accept connections yet.` };
+    default:
+      return { title: 'This studio session is not connected', message: `Session ${session.id} is ${session.agentStatus}, but its agent is not connected right now; it reconnects on its own.` };
+  }
+}

@@ -1,0 +1,109 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ConnectSessions } from '../connect-sessions.ts';
+import type { RouteHolder, RouteStore } from '../routes/route-store.ts';
+import { acceptTunnel, ServerTunnel } from './server-tunnel.ts';
+import type { AgentEvent } from './tunnel-protocol.ts';
+
+export type AgentEventListener = (sessionId: string, event: AgentEvent) => void;
+
+export interface TunnelHubOptions {
+  routes: RouteStore;
+  sessions: ConnectSessions;
+  /** This server, as other replicas reach it; known once the listener is bound. */
+  self: () => RouteHolder;
+  pingIntervalS: number;
+  log: (line: string) => void;
+}
+
+/** Routes live three heartbeats: a replica that dies loses them within half a minute. */
+const heartbeatMs = 10_000;
+const routeTtlS = 30;
+
+/**
+ * The tunnels this server holds, one per session (the newest dial wins), published in the route store
+ * so that replicas forward to the server that holds a session. Agent events are recorded on the session
+ * and passed to listeners (the studios part follows its sessions this way).
+ */
+export class TunnelHub {
+  private readonly tunnels = new Map<string, ServerTunnel>();
+  private readonly listeners = new Set<AgentEventListener>();
+  private readonly heartbeat: NodeJS.Timeout;
+  /** Agent events are written in the order they came: `running` must not overtake `starting`. */
+  private recording: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: TunnelHubOptions) {
+    this.heartbeat = setInterval(() => this.refreshRoutes(), heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** The tunnel of a session held by this server, if any. */
+  local(sessionId: string): ServerTunnel | undefined {
+    return this.tunnels.get(sessionId);
+  }
+
+  /** The server that holds a session's tunnel, per the route store. */
+  holderOf(sessionId: string): Promise<RouteHolder | undefined> {
+    return this.options.routes.lookup(sessionId);
+  }
+
+  onAgentEvent(listener: AgentEventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Takes an agent's tunnel upgrade on this server's listener. */
+  async accept(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    const { sessions, pingIntervalS } = this.options;
+    const acceptance = { authenticate: async (id: string, token: string) => (await sessions.authenticateAgent(id, token)) !== undefined, pingIntervalS };
+    const tunnel = await acceptTunnel(req, socket, head, acceptance, (id, event) => this.dispatch(id, event));
+    if (!(tunnel instanceof ServerTunnel)) return;
+    const previous = this.tunnels.get(tunnel.sessionId);
+    this.tunnels.set(tunnel.sessionId, tunnel);
+    previous?.close();
+    void tunnel.closed.then(() => this.forget(tunnel));
+    await this.options.routes.claim(tunnel.sessionId, this.options.self(), routeTtlS).catch((error: Error) => {
+      this.options.log(`connect: cannot publish the route of session ${tunnel.sessionId}: ${error.message}`);
+    });
+  }
+
+  /** Drops a session's tunnel here (its session was deleted). */
+  disconnect(sessionId: string): void {
+    this.tunnels.get(sessionId)?.close();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    const held = [...this.tunnels.values()];
+    this.tunnels.clear();
+    for (const tunnel of held) tunnel.close();
+    const serverId = this.options.self().serverId;
+    await Promise.all(held.map((tunnel) => this.options.routes.release(tunnel.sessionId, serverId).catch(() => undefined)));
+  }
+
+  private forget(tunnel: ServerTunnel): void {
+    if (this.tunnels.get(tunnel.sessionId) !== tunnel) return;
+    this.tunnels.delete(tunnel.sessionId);
+    this.options.routes.release(tunnel.sessionId, this.options.self().serverId).catch(() => undefined);
+  }
+
+  private dispatch(sessionId: string, event: AgentEvent): void {
+    const { sessions, log } = this.options;
+    const record = () =>
+      event.type === 'status' ? sessions.recordStatus(sessionId, event.status, event.exitCode ?? null) : sessions.recordActivity(sessionId, event.at);
+    const notify = () => {
+      for (const listener of this.listeners) listener(sessionId, event);
+    };
+    this.recording = this.recording
+      .then(record)
+      .catch((error: Error) => log(`connect: cannot record the agent event of session ${sessionId}: ${error.message}`))
+      .then(notify);
+  }
+
+  private refreshRoutes(): void {
+    if (this.tunnels.size === 0) return;
+    this.options.routes.refresh([...this.tunnels.keys()], this.options.self(), routeTtlS).catch((error: Error) => {
+      this.options.log(`connect: cannot refresh routes: ${error.message}`);
+    });
+  }
+}
