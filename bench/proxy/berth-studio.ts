@@ -23,6 +23,11 @@ interface CreatedSession {
   env: Record<string, string>;
 }
 
+/** The server logs failures as `error: …`, and the connect part's as `connect: cannot …` and the like. */
+const isServerFailure = (line: string) => line.startsWith('error: ') || line.startsWith('connect: ');
+/** The agent logs its tool's readiness and each connection; anything about a lost or refused tunnel is a failure here. */
+const isAgentFailure = (line: string) => /dialing again|refused|could not|cannot|error/i.test(line);
+
 const projectRoot = resolve(fileURLToPath(import.meta.url), '../../..');
 
 /** The admin's API token, which startBerthProcess hands out only inside its Basic header. */
@@ -75,8 +80,8 @@ export async function startBerthStudio(dir: string, upstream: Upstream, cleanup:
     studioUrl: created.studioUrl,
     adminToken,
     loggedFailures: async () => [
-      ...(await failureLines('Berth', berth.server.logFile, berth.isFailureLogLine)),
-      ...(await failureLines('Berth agent', agent.logFile, berth.isFailureLogLine)),
+      ...(await failureLines('Berth', berth.server.logFile, isServerFailure)),
+      ...(await failureLines('Berth agent', agent.logFile, isAgentFailure)),
     ],
   };
   await waitUntilServed(studio, upstreamPaths.small, [berth.server, agent]);

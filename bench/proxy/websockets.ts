@@ -71,19 +71,24 @@ export interface IdleSocketsResult {
 /**
  * RSS of the proxy's processes (and their children: nginx's worker) before and after opening
  * `count` WebSockets one after another and letting them sit idle; every socket must still echo
- * afterwards, so that a proxy that dropped some does not look cheap.
+ * afterwards, so that a proxy that dropped some does not look cheap. A first, unmeasured round of
+ * sockets compiles the proxy's upgrade path and allocates its pools, and each sample waits for the
+ * proxy to settle (V8 shrinks a heap a few seconds after it goes idle), so that the difference is
+ * the sockets' and not the start-up garbage's.
  */
-export async function idleSocketMemory(route: Route, pids: number[], count: number, settleMs = 2_000): Promise<IdleSocketsResult> {
+export async function idleSocketMemory(route: Route, pids: number[], count: number, settleMs = 4_000): Promise<IdleSocketsResult> {
+  const warmUp: WebSocket[] = [];
+  try {
+    await openSequentially(route, Math.min(100, count), [], warmUp);
+  } finally {
+    await closeAll(warmUp);
+  }
   await sleep(settleMs);
   const rssBeforeBytes = treeResidentBytes(pids);
-  const sockets: WebSocket[] = [];
   const upgradeMs: number[] = [];
+  const sockets: WebSocket[] = [];
   try {
-    for (let i = 0; i < count; i++) {
-      const start = process.hrtime.bigint();
-      sockets.push(await openEcho(route));
-      upgradeMs.push(Number(process.hrtime.bigint() - start) / 1e6);
-    }
+    await openSequentially(route, count, upgradeMs, sockets);
     await sleep(settleMs);
     const rssAfterBytes = treeResidentBytes(pids);
     const payload = Buffer.from('still there?');
@@ -91,6 +96,15 @@ export async function idleSocketMemory(route: Route, pids: number[], count: numb
     return { count, rssBeforeBytes, rssAfterBytes, upgradeMs };
   } finally {
     await closeAll(sockets);
+  }
+}
+
+/** Opens `count` echo sockets one after another into `sockets` (the caller closes them), recording each upgrade's time in ms. */
+async function openSequentially(route: Route, count: number, upgradeMs: number[], sockets: WebSocket[]): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const start = process.hrtime.bigint();
+    sockets.push(await openEcho(route));
+    upgradeMs.push(Number(process.hrtime.bigint() - start) / 1e6);
   }
 }
 

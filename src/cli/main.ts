@@ -154,18 +154,14 @@ imageCommands(program.command('image').description('images in the registry'));
 buildCommands(program.command('build').description('builds: Dockerfiles and conda environments become images'));
 studioConfigCommands(program.command('studio-config').description('Studio repositories: .seqera/studio-config.yaml'));
 
-// `berth agent` passes the tool's command line on verbatim (`--entrypoint`, `--`), so commander never parses it.
+// bin/berth.js hands `berth agent` to the agent before this file loads: it passes the tool's command line on
+// verbatim (`--entrypoint`, `--`) and must not load the control plane. Listed here for `berth --help`.
 program.command('agent').description('run a Studio tool and its tunnel to Berth (berth agent --help)');
-if (process.argv[2] === 'agent') {
-  const { runAgentCommand } = await import('../connect/agent/agent-main.ts');
-  runAgentCommand(process.argv.slice(3));
-} else {
-  program.parseAsync(process.argv).catch((error: unknown) => {
-    if (error instanceof ConfigError || error instanceof CliError) {
-      console.error(`berth: ${error.message}`);
-      process.exit(2);
-    }
-    console.error(error);
-    process.exit(1);
-  });
-}
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof CliError) {
+    console.error(`berth: ${error.message}`);
+    process.exit(2);
+  }
+  console.error(error);
+  process.exit(1);
+});

@@ -21,6 +21,7 @@ import type { OpenedDatabase } from '../db/database.ts';
 import type { IdentityStore } from '../identity/identity-store.ts';
 import { WebLogins } from '../identity/web-logins.ts';
 import { externalBase } from '../http/request-base.ts';
+import type { PeriodicJob } from './compose-registry.ts';
 import type { Face } from './http-server.ts';
 
 export interface ConnectPart {
@@ -30,6 +31,7 @@ export interface ConnectPart {
   sessions: ConnectSessions;
   hub: TunnelHub;
   apiRoutes: ApiRoute[];
+  jobs: PeriodicJob[];
   /** Every HTTP upgrade of the listener: agents' tunnels and studios' WebSockets. */
   upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>;
   /** Ends tunnels and upgraded connections (the listener cannot close while they live); idempotent. */
@@ -83,6 +85,7 @@ export async function composeConnect(deps: {
     sessions,
     hub,
     apiRoutes,
+    jobs: [{ name: 'expired web login sweep', everyS: 3_600, run: () => webLogins.removeExpired() }],
     upgrade,
     close: once(async () => {
       await hub.close();

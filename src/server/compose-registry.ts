@@ -43,12 +43,19 @@ const blobStores: Record<'fs', (dataDir: string) => Promise<BlobStore>> = {
   fs: (dataDir) => FsBlobStore.open({ root: join(dataDir, 'registry') }),
 };
 
+/** Work the server repeats every `everyS` seconds (0: never). */
+export interface PeriodicJob {
+  name: string;
+  everyS: number;
+  run: () => Promise<unknown>;
+}
+
 export interface RegistryPart {
   oci: Face;
   ecr: Face;
   apiRoutes: ApiRoute[];
   /** Periodic work, each with its interval in seconds (0 = never). */
-  jobs: Array<{ name: string; everyS: number; run: () => Promise<unknown> }>;
+  jobs: PeriodicJob[];
   /** Work to do once before the server reports ready. */
   startup: () => Promise<unknown>;
   /** Ends work in flight (cache fills). */

@@ -86,7 +86,7 @@ export async function startServer(config: BerthConfig, log: (line: string) => vo
     const guarded = (name: string, work: () => Promise<unknown>) => () => work().catch((error) => log(`${name} failed: ${(error as Error).message}`));
     await guarded('startup', registry.startup)();
     await guarded('build recovery', builder.startup)();
-    for (const job of registry.jobs) {
+    for (const job of [...registry.jobs, ...connect.jobs]) {
       if (job.everyS <= 0) continue;
       const timer = setInterval(guarded(job.name, job.run), job.everyS * 1000);
       timer.unref();

@@ -13,7 +13,7 @@ export interface ToolServer {
 /**
  * A small web tool standing in for Jupyter where the test is about the transport, not the tool:
  * `/echo` answers with what it received (method, url, headers, body), `/stream?chunks=N` writes N chunks
- * 100 ms apart, `/bytes?n=N` sends N bytes, `/cookies` sets two cookies, and WebSockets on any path echo.
+ * 100 ms apart, `/bytes?n=N` sends N bytes, `/cookies` sets two cookies of its own and tries to plant a Berth login, and WebSockets on any path echo.
  */
 export async function startToolServer(port = 0): Promise<ToolServer> {
   const seen: IncomingMessage[] = [];
@@ -38,7 +38,7 @@ export async function startToolServer(port = 0): Promise<ToolServer> {
       return res.end(Buffer.alloc(size, 7));
     }
     if (url.pathname.endsWith('/cookies')) {
-      res.writeHead(200, { 'Set-Cookie': ['a=1; Path=/', 'b=2; Path=/'] });
+      res.writeHead(200, { 'Set-Cookie': ['a=1; Path=/', 'berth_login=planted; Path=/', 'b=2; Path=/'] });
       return res.end('cookies');
     }
     res.writeHead(200, { 'Content-Type': 'application/json', 'X-Tool': 'yes' });

@@ -5,8 +5,8 @@ import { apiLogin } from '../../identity/api-login.ts';
 import type { IdentityStore, User } from '../../identity/identity-store.ts';
 import type { WebLogins } from '../../identity/web-logins.ts';
 import type { ConnectSessions } from '../connect-sessions.ts';
-import { escapeHtml } from './pages.ts';
-import { cookieValues, isUnderPrefix, refusal, sendHtmlPage, sendMessagePage, serializeCookie, studioCallbackUrl } from './studio-auth.ts';
+import { escapeHtml, sendHtmlPage, sendMessagePage } from './pages.ts';
+import { cookieValues, isUnderPrefix, refusal, serializeCookie, studioCallbackUrl } from './studio-auth.ts';
 import type { StudioRouting } from './studio-routing.ts';
 import type { StudioTokens } from './studio-tokens.ts';
 

@@ -7,7 +7,7 @@ import type { RouteHolder } from '../routes/route-store.ts';
 import { hopByHopHeaders } from '../tunnel/tunnel-protocol.ts';
 import type { ServerTunnel } from '../tunnel/server-tunnel.ts';
 import type { TunnelHub } from '../tunnel/tunnel-hub.ts';
-import { endSocketWithPage, sendPage } from './pages.ts';
+import { endSocketWithPage, sendMessagePage } from './pages.ts';
 import { withoutBerthCredentials, type StudioAccess, type StudioAuth } from './studio-auth.ts';
 import type { StudioRouting, StudioTarget } from './studio-routing.ts';
 
@@ -41,18 +41,18 @@ export class StudioProxy {
   async handle(req: IncomingMessage, res: ServerResponse, target: StudioTarget): Promise<void> {
     if (target.needsSlash) return this.addSlash(req, res, target);
     const session = await this.options.findSession(target.sessionId);
-    if (!session) return sendPage(res, 404, 'No such studio session', `There is no session ${target.sessionId}. It may have been deleted.`);
+    if (!session) return sendMessagePage(res, 404, 'No such studio session', `There is no session ${target.sessionId}. It may have been deleted.`);
     if (this.options.auth.isCallback(req.url ?? '/', target)) return this.options.auth.handleCallback(req, res, session, target);
     const access = await this.options.auth.check(req, session, target);
     if (access.kind === 'login') return void res.writeHead(302, { Location: access.location, 'Set-Cookie': access.setCookie, 'Cache-Control': 'no-store' }).end();
-    if (access.kind === 'denied') return sendPage(res, access.status, access.status === 401 ? 'Log in first' : 'Not allowed', access.message);
+    if (access.kind === 'denied') return sendMessagePage(res, access.status, access.status === 401 ? 'Log in first' : 'Not allowed', access.message);
     if (access.setCookie) res.appendHeader('Set-Cookie', access.setCookie);
     const tunnel = this.options.hub.local(session.id);
     if (tunnel?.isOpen && tunnel.toolStatus === 'running') return this.throughTunnel(req, res, tunnel);
     const holder = tunnel ? undefined : await this.remoteHolder(req, session.id);
     if (holder) return this.toReplica(req, res, holder);
     const { title, message } = unavailable(session, tunnel);
-    sendPage(res, 503, title, message, { 'Retry-After': '2' });
+    sendMessagePage(res, 503, title, message, undefined, { 'Retry-After': '2' });
   }
 
   async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: StudioTarget): Promise<void> {
@@ -87,11 +87,11 @@ export class StudioProxy {
     try {
       stream = tunnel.request(headers, hasBody);
     } catch (error) {
-      return sendPage(res, 502, 'The studio is not reachable', `Its tunnel failed: ${(error as Error).message}`);
+      return sendMessagePage(res, 502, 'The studio is not reachable', `Its tunnel failed: ${(error as Error).message}`);
     }
     stream.on('response', (answer) => relayAnswer(answer, stream, res));
     stream.on('error', (error) => {
-      if (!res.headersSent) sendPage(res, 502, 'The studio is not reachable', `Its tunnel failed: ${error.message}`);
+      if (!res.headersSent) sendMessagePage(res, 502, 'The studio is not reachable', `Its tunnel failed: ${error.message}`);
       else res.destroy();
     });
     res.on('close', () => {
@@ -141,7 +141,7 @@ export class StudioProxy {
       answer.pipe(res);
     });
     forwarded.on('error', (error) => {
-      if (!res.headersSent) sendPage(res, 502, 'The studio is not reachable', `The server holding its tunnel did not answer (${error.message}).`);
+      if (!res.headersSent) sendMessagePage(res, 502, 'The studio is not reachable', `The server holding its tunnel did not answer (${error.message}).`);
       else res.destroy();
     });
     req.pipe(forwarded);
@@ -161,16 +161,19 @@ export class StudioProxy {
   }
 }
 
+/** The tool's answer, except cookies in Berth's namespace: a tool must not plant a login or a studio token. */
 function relayAnswer(answer: Http2IncomingHeaders, stream: ClientHttp2Stream, res: ServerResponse): void {
   const status = Number(answer[h2.HTTP2_HEADER_STATUS]) || 502;
   for (const name in answer) {
     if (name.charCodeAt(0) === 58 /* ':' */) continue;
-    const value = answer[name];
+    const value = name === 'set-cookie' ? (answer[name] ?? []).filter((cookie) => !berthCookie.test(cookie)) : answer[name];
     if (value !== undefined) res.appendHeader(name, value);
   }
   res.writeHead(status);
   stream.pipe(res);
 }
+
+const berthCookie = /^\s*berth_/i;
 
 /**
  * What the tool receives: the request without Berth's cookies and tokens, plus X-Forwarded-*. Upgrades

@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { readAuthorization } from '../../http/basic-auth.ts';
 import { scopeAllows } from '../../identity/api-tokens.ts';
 import type { IdentityStore, User } from '../../identity/identity-store.ts';
 import type { ConnectSession, ConnectSessions } from '../connect-sessions.ts';
-import { escapeHtml } from './pages.ts';
+import { sendMessagePage } from './pages.ts';
 import type { StudioRouting, StudioTarget } from './studio-routing.ts';
 import { ExpiringMap, type StudioTokens, type UseOnce } from './studio-tokens.ts';
 
@@ -261,42 +261,3 @@ export function serializeCookie(name: string, value: string, options: { path: st
   return `${name}=${value}; Path=${options.path}; Max-Age=${options.maxAgeS}; HttpOnly; SameSite=Lax${options.secure ? '; Secure' : ''}`;
 }
 
-/**
- * Answers with a small self-contained HTML page with links or a form (pages.ts has the plain message
- * pages): no scripts, no external assets, never framed or cached.
- */
-export function sendHtmlPage(res: ServerResponse, status: number, title: string, bodyHtml: string, headers: OutgoingHttpHeaders = {}): void {
-  const html = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)} · Berth</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem;color:#222}
-h1{font-size:1.4rem}label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.4rem;box-sizing:border-box;font:inherit}
-button{margin-top:1rem;padding:.4rem 1.2rem;font:inherit}.error{color:#a00}</style></head>
-<body><h1>${escapeHtml(title)}</h1>
-${bodyHtml}
-</body></html>
-`;
-  res.writeHead(status, {
-    'Content-Type': 'text/html; charset=utf-8',
-    'Content-Length': Buffer.byteLength(html),
-    'Cache-Control': 'no-store',
-    'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
-    'X-Content-Type-Options': 'nosniff',
-    'Referrer-Policy': 'no-referrer',
-    ...headers,
-  });
-  res.end(html);
-}
-
-/** A page that says one thing, with an optional link onward. */
-export function sendMessagePage(
-  res: ServerResponse,
-  status: number,
-  title: string,
-  message: string,
-  link?: { href: string; text: string },
-  headers: OutgoingHttpHeaders = {},
-): void {
-  const onward = link ? `\n<p><a href="${escapeHtml(link.href)}">${escapeHtml(link.text)}</a></p>` : '';
-  sendHtmlPage(res, status, title, `<p>${escapeHtml(message)}</p>${onward}`, headers);
-}

@@ -178,6 +178,20 @@ for (const pathRouting of [false, true]) {
       await assert.rejects(loginToStudio({ berthUrl: berth.url, studioUrl: secret.studioUrl, apiToken: bobToken }), /at authorizing: HTTP 403/);
     });
 
+    it('rights are checked again at the callback: a role removed after authorize gives a 403 page and no cookie', async () => {
+      const carolToken = await berth.user('carol');
+      await berth.role('ada', 'carol', 'launch');
+      const start = await toStudio(shared, '', navigation);
+      const authorized = await getVia(berth.url, start.headers.location!, { authorization: `Bearer ${carolToken}` });
+      assert.equal(authorized.status, 302);
+      assert.equal((await berth.api('DELETE', '/api/workspaces/ada/members/carol')).status, 204);
+      const callback = await getVia(berth.url, authorized.headers.location!, { cookie: setCookieNamed(start.headers, 'berth_state_')! });
+      assert.equal(callback.status, 403);
+      assert.match(callback.headers['content-type']!, /^text\/html/);
+      assert.match(callback.text, /needs role launch/);
+      assert.equal(setCookieNamed(callback.headers, 'berth_studio='), undefined);
+    });
+
     it('a cookie for studio A does not open studio B', async () => {
       const cookieForA = await loginToStudio({ berthUrl: berth.url, studioUrl: shared.studioUrl, apiToken: adaToken });
       const asBrowser = await toStudio(secret, 'echo', { ...navigation, cookie: cookieForA });

@@ -84,7 +84,7 @@ describe('connect tunnel: agent → server, requests and WebSockets through the 
     assert.equal(seen.bodySha, createHash('sha256').update(body).digest('hex'));
   });
 
-  it('relays a 16 MiB download and several Set-Cookie headers', async () => {
+  it('relays a 16 MiB download and several Set-Cookie headers, but no cookie in Berth\'s namespace', async () => {
     const big = await studioRequest(berth.url, host, '/bytes?n=16777216', { headers: auth() });
     assert.equal(big.body.length, 16 * 1024 * 1024);
     const cookies = await studioRequest(berth.url, host, '/cookies', { headers: auth() });
