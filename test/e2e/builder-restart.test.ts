@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { freePort } from '../support/processes.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBerth, type TestBerth } from '../support/berth.ts';
@@ -48,11 +48,3 @@ describe('builds survive a restart of Berth', () => {
     assert.equal(text.match(/^\[berth\] build /gm)?.length, 2, 'it ran twice, the first run stopped by the shutdown');
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

@@ -9,6 +9,7 @@ import type WebSocket from 'ws';
 import { startBerth, type TestBerth } from '../support/berth.ts';
 import { loginToStudio } from '../support/studio-login.ts';
 import { openStudioSocket, studioRequest } from '../support/studio-requests.ts';
+import { eventually } from '../support/waiting.ts';
 
 interface CreatedSession {
   session: { id: string };
@@ -53,7 +54,7 @@ for (const pathRouting of [false, true]) {
       let stderr = '';
       agent.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-20_000)));
       agentExit = new Promise((resolve) => agent.once('exit', (code) => resolve(code)));
-      await waitFor('Jupyter to run', async () => {
+      await eventually('Jupyter to run', async () => {
         if (agent.exitCode !== null) throw new Error(`the agent exited early:\n${stderr}`);
         const state = await berth.api<{ session: { agentStatus: string } }>('GET', `/api/connect/sessions/${created.session.id}`);
         return state.body.session.agentStatus === 'running';
@@ -138,10 +139,3 @@ function execute(socket: WebSocket, code: string): Promise<string> {
   });
 }
 
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}

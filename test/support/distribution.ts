@@ -2,7 +2,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { ociReference, type GeneratedLayout } from './oci-image.ts';
-import { run } from './processes.ts';
+import { freePort, run, stopProcess } from './processes.ts';
 
 /**
  * A real CNCF distribution registry (`docker-registry` 2.8) as an upstream for pull-through tests,
@@ -58,7 +58,6 @@ export interface DistributionOptions {
 }
 
 const startTimeoutMs = 20_000;
-const stopGraceMs = 5_000;
 /** Enough of the registry's log to say why it did not start. */
 const maxLogChars = 16 * 1024;
 
@@ -141,25 +140,7 @@ async function waitUntilServing(child: ChildProcess, url: string): Promise<void>
   throw new Error(`docker-registry ${exited ?? `did not answer within ${startTimeoutMs} ms`}\n${log}`);
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const exited = once(child, 'exit');
-  process.kill(child.pid, 'SIGTERM');
-  const timer = setTimeout(() => child.pid !== undefined && child.exitCode === null && process.kill(child.pid, 'SIGKILL'), stopGraceMs);
-  await exited;
-  clearTimeout(timer);
-}
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A forwarding HTTP proxy on 127.0.0.1 that records every request before passing it on to `target`

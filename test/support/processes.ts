@@ -1,4 +1,6 @@
-import { spawn, type SpawnOptions } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 
 export interface RunResult {
   code: number | null;
@@ -29,5 +31,27 @@ export function run(command: string, args: string[], options: SpawnOptions & { a
     // A child that exits before reading its input must not fail the test with EPIPE.
     child.stdin!.on('error', () => undefined);
     child.stdin!.end(options.input ?? '');
+  });
+}
+
+/** Stops a child by PID: SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
+export async function stopProcess(child: ChildProcess, graceMs = 5_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const exited = once(child, 'exit');
+  process.kill(child.pid, 'SIGTERM');
+  const killer = setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(killer);
+}
+
+/** A port on 127.0.0.1 that was free a moment ago: for a server to bind, or for a client to find closed. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
   });
 }

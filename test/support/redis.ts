@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, stopProcess } from './processes.ts';
 
 /**
  * A real, throwaway redis-server on 127.0.0.1: an ephemeral port, no persistence, its own working
@@ -19,7 +19,6 @@ export interface RedisServer {
 }
 
 const startTimeoutMs = 10_000;
-const stopGraceMs = 5_000;
 /** Another process may take the free port between our probe and redis binding it; try a fresh one. */
 const portAttempts = 3;
 const maxLogChars = 8 * 1024;
@@ -63,17 +62,6 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   }
 }
 
-/** A port on 127.0.0.1 that was free a moment ago: for a server to bind, or for a client to find closed. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 type StartResult = { ok: true } | { ok: false; portTaken: boolean; reason: string };
 
@@ -121,11 +109,3 @@ function respCommand(...args: string[]): string {
   return `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`;
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const exited = once(child, 'exit');
-  process.kill(child.pid, 'SIGTERM');
-  const killer = setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), stopGraceMs);
-  await exited;
-  clearTimeout(killer);
-}

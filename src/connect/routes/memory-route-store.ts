@@ -1,4 +1,4 @@
-import type { RouteHolder, RouteStore } from './route-store.ts';
+import { ttlMilliseconds, type RouteHolder, type RouteStore } from './route-store.ts';
 
 /**
  * The route store of a single server: plain maps in this process. Entries carry their expiry time
@@ -85,15 +85,6 @@ export class MemoryRouteStore implements RouteStore {
   }
 }
 
-/**
- * A route store ttl in whole milliseconds (rounded up, so a tiny ttl never becomes zero). Rejects
- * anything that is not a positive number of seconds: a zero or negative ttl is a caller's bug, not
- * a request to expire at once.
- */
-export function ttlMilliseconds(ttlS: number): number {
-  if (!Number.isFinite(ttlS) || ttlS <= 0) throw new RangeError(`a route store ttl must be a positive number of seconds, not ${ttlS}`);
-  return Math.ceil(ttlS * 1000);
-}
 
 interface Expiring<T> {
   value: T;

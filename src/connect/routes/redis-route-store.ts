@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
-import { ttlMilliseconds } from './memory-route-store.ts';
+import { ttlMilliseconds } from './route-store.ts';
 import type { RouteHolder, RouteStore } from './route-store.ts';
 
 /**
@@ -75,6 +75,7 @@ export class RedisRouteStore implements RouteStore {
 
   async refresh(sessionIds: readonly string[], holder: RouteHolder, ttlS: number): Promise<void> {
     const ttlMs = ttlMilliseconds(ttlS);
+    this.assertOpen();
     if (sessionIds.length === 0) return;
     const keys = sessionIds.map((id) => this.routeKey(id));
     await this.send('refresh', () => this.client.extendRoutesIfHeld(keys.length, ...keys, holder.serverId, ttlMs));
@@ -92,10 +93,13 @@ export class RedisRouteStore implements RouteStore {
   }
 
   private async quit(): Promise<void> {
-    if (this.client.status === 'end') return;
+    if (this.client.status !== 'ready') {
+      // Between connections there is no socket to wait for: this stops the reconnection timer.
+      this.client.disconnect();
+      return;
+    }
     const ended = once(this.client, 'end');
-    if (this.client.status === 'ready') await this.client.quit().catch(() => this.client.disconnect());
-    else this.client.disconnect();
+    await this.client.quit().catch(() => this.client.disconnect());
     await ended;
   }
 
@@ -105,14 +109,19 @@ export class RedisRouteStore implements RouteStore {
 
   /** Runs one command, turning any failure into an error that names the (password-free) URL. */
   private async send<T>(operation: string, command: () => Promise<T>): Promise<T> {
-    if (this.closing) throw new RedisRouteStoreError(`Redis route store at ${this.safeUrl} is closed`);
+    this.assertOpen();
     try {
       return await command();
     } catch (error) {
-      const reason = this.scrub(error instanceof Error ? error.message : String(error));
-      const connection = this.connectionProblem ? ` (connection: ${this.connectionProblem})` : '';
-      throw new RedisRouteStoreError(`Redis route store at ${this.safeUrl}: ${operation} failed: ${reason}${connection}`);
+      // A command that gave up while the client was not connected says only that it gave up; the socket's error says why.
+      const unreachable = this.client.status !== 'ready' && this.connectionProblem !== undefined;
+      const reason = unreachable ? `no connection to Redis: ${this.connectionProblem}` : this.scrub(error instanceof Error ? error.message : String(error));
+      throw new RedisRouteStoreError(`Redis route store at ${this.safeUrl}: ${operation} failed: ${reason}`);
     }
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new RedisRouteStoreError(`Redis route store at ${this.safeUrl} is closed`);
   }
 
   /** Removes the password from text that came from ioredis or a socket, should it ever appear there. */

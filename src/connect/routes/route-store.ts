@@ -22,3 +22,13 @@ export interface RouteStore {
   useOnce(key: string, ttlS: number): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/**
+ * A route store ttl in whole milliseconds (rounded up, so a tiny ttl never becomes zero). Rejects
+ * anything that is not a positive number of seconds: a zero or negative ttl is a caller's bug, not
+ * a request to expire at once.
+ */
+export function ttlMilliseconds(ttlS: number): number {
+  if (!Number.isFinite(ttlS) || ttlS <= 0) throw new RangeError(`a route store ttl must be a positive number of seconds, not ${ttlS}`);
+  return Math.ceil(ttlS * 1000);
+}

@@ -14,6 +14,8 @@ export interface TunnelHubOptions {
   self: () => RouteHolder;
   pingIntervalS: number;
   log: (line: string) => void;
+  /** How often routes are refreshed and reconciled (default 10 s). */
+  heartbeatMs?: number;
 }
 
 /** Routes live three heartbeats: a replica that dies loses them within half a minute. */
@@ -33,7 +35,7 @@ export class TunnelHub {
   private recording: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: TunnelHubOptions) {
-    this.heartbeat = setInterval(() => this.refreshRoutes(), heartbeatMs);
+    this.heartbeat = setInterval(() => this.refreshRoutes(), options.heartbeatMs ?? heartbeatMs);
     this.heartbeat.unref();
   }
 
@@ -100,10 +102,21 @@ export class TunnelHub {
       .then(notify);
   }
 
+  /**
+   * The heartbeat, a reconcile pass: extends this server's routes, and claims again any that vanished
+   * (the route store lost them while unreachable for longer than their ttl) while the tunnel lives.
+   */
   private refreshRoutes(): void {
     if (this.tunnels.size === 0) return;
-    this.options.routes.refresh([...this.tunnels.keys()], this.options.self(), routeTtlS).catch((error: Error) => {
-      this.options.log(`connect: cannot refresh routes: ${error.message}`);
-    });
+    const { routes, log } = this.options;
+    const holder = this.options.self();
+    const held = [...this.tunnels.keys()];
+    const reconcile = async () => {
+      await routes.refresh(held, holder, routeTtlS);
+      for (const sessionId of held) {
+        if (this.tunnels.has(sessionId) && !(await routes.lookup(sessionId))) await routes.claim(sessionId, holder, routeTtlS);
+      }
+    };
+    reconcile().catch((error: Error) => log(`connect: cannot refresh routes: ${error.message}`));
   }
 }

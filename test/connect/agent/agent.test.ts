@@ -15,6 +15,7 @@ import { pickFreePort } from '../../../src/connect/agent/port-probe.ts';
 import type { AgentTunnelOptions } from '../../../src/connect/tunnel/agent-tunnel.ts';
 import type { AgentEvent } from '../../../src/connect/tunnel/tunnel-protocol.ts';
 import { startBerth, type TestBerth } from '../../support/berth.ts';
+import { eventually } from '../../support/waiting.ts';
 
 type StatusEvent = Extract<AgentEvent, { type: 'status' }>;
 
@@ -54,14 +55,6 @@ function portAccepts(port: number): Promise<boolean> {
     socket.once('connect', () => (socket.destroy(), resolve(true)));
     socket.once('error', () => resolve(false));
   });
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 /**
@@ -115,10 +108,10 @@ describe('runAgent, with a recording tunnel in place of a connect server', () =>
       log: (line) => logs.push(line),
       env: { ...process.env, ...sessionEnv },
     });
-    await until(() => tunnel !== undefined && existsSync(files.env), 'the tool to start');
+    await eventually('the tool to start', () => tunnel !== undefined && existsSync(files.env));
     const open = async () => {
       await writeFile(files.go, '');
-      await until(() => tunnel!.statusNames.includes('running'), 'running');
+      await eventually('running', () => tunnel!.statusNames.includes('running'));
     };
     return { tunnel: tunnel!, exit, port, signals, logs, files, open };
   }
@@ -221,7 +214,7 @@ describe('runAgent, with a recording tunnel in place of a connect server', () =>
         agentOptions({ kind: 'sidecar', port }),
         { createTunnel: (options) => (tunnel = new RecordingTunnel(options)), signals, log: () => undefined },
       );
-      await until(() => tunnel?.statusNames.includes('running') ?? false, 'running');
+      await eventually('running', () => tunnel?.statusNames.includes('running') ?? false);
       assert.equal(tunnel!.options.toolPort, port);
       signals.emit('SIGTERM');
       assert.equal(await exit, 0);

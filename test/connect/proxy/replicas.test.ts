@@ -8,6 +8,7 @@ import { startBerth, type TestBerth } from '../../support/berth.ts';
 import { startRedis, type RedisServer } from '../../support/redis.ts';
 import { openStudioSocket, roundTrip, studioHost, studioRequest } from '../../support/studio-requests.ts';
 import { startToolServer, type ToolServer } from '../../support/tool-server.ts';
+import { eventually } from '../../support/waiting.ts';
 
 /**
  * Two Berth replicas sharing one data directory (database and keys) and one real redis-server as
@@ -35,7 +36,7 @@ describe('connect on Redis: two proxy replicas, one tunnel', () => {
     tunnel = new AgentTunnel({ connectUrl: holder.url, sessionId, token: created.body.agentToken, toolPort: tool.port, log: () => undefined });
     tunnel.start();
     tunnel.report({ type: 'status', status: 'running' });
-    await waitFor(async () => (await studioRequest(holder.url, studioHost(holder.url, sessionId), '/echo', { headers: auth() })).status === 200);
+    await eventually('the first request through the tunnel', async () => (await studioRequest(holder.url, studioHost(holder.url, sessionId), '/echo', { headers: auth() })).status === 200);
   });
 
   after(async () => {
@@ -80,10 +81,3 @@ describe('connect on Redis: two proxy replicas, one tunnel', () => {
   });
 });
 
-async function waitFor(probe: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

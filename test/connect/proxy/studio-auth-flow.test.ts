@@ -5,6 +5,7 @@ import { startBerth, type TestBerth } from '../../support/berth.ts';
 import { getVia, loginToStudio, setCookieNamed } from '../../support/studio-login.ts';
 import { openStudioSocket, roundTrip, studioRequest } from '../../support/studio-requests.ts';
 import { startToolServer, type ToolServer } from '../../support/tool-server.ts';
+import { eventually } from '../../support/waiting.ts';
 
 interface CreatedSession {
   session: { id: string };
@@ -20,14 +21,6 @@ interface RunningAgent {
 
 const navigation = { accept: 'text/html,application/xhtml+xml' };
 
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 /** `berth agent --sidecar` attached to a tool already listening, as a runtime would start it beside the tool. */
 async function attachAgent(berth: TestBerth, created: CreatedSession, toolPort: number): Promise<RunningAgent> {
   const child = spawn(process.execPath, ['bin/berth.js', 'agent', '--sidecar'], {
@@ -37,7 +30,7 @@ async function attachAgent(berth: TestBerth, created: CreatedSession, toolPort: 
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-10_000)));
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  await waitFor(`the agent of ${created.session.id} to run`, async () => {
+  await eventually(`the agent of ${created.session.id} to run`, async () => {
     if (child.exitCode !== null) throw new Error(`the agent exited early:\n${stderr}`);
     const state = await berth.api<{ session: { agentStatus: string } }>('GET', `/api/connect/sessions/${created.session.id}`);
     return state.body.session.agentStatus === 'running';

@@ -5,8 +5,9 @@ import { Redis } from 'ioredis';
 import { MemoryRouteStore } from '../../../src/connect/routes/memory-route-store.ts';
 import { RedisRouteStore, RedisRouteStoreError } from '../../../src/connect/routes/redis-route-store.ts';
 import type { RouteHolder } from '../../../src/connect/routes/route-store.ts';
-import { freePort, startRedis, type RedisServer } from '../../support/redis.ts';
-import { routeStoreContract } from './route-store-contract.ts';
+import { freePort } from '../../support/processes.ts';
+import { startRedis, type RedisServer } from '../../support/redis.ts';
+import { routeStoreContract } from './route-store.contract.ts';
 
 const replicaA: RouteHolder = { serverId: 'replica-a', url: 'http://10.0.0.5:8080' };
 const replicaB: RouteHolder = { serverId: 'replica-b', url: 'http://10.0.0.6:8080' };

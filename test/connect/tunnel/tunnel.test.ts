@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { AgentTunnel } from '../../../src/connect/tunnel/agent-tunnel.ts';
 import { startBerth, type TestBerth } from '../../support/berth.ts';
+import { freePort } from '../../support/processes.ts';
 import { openStudioSocket, roundTrip, studioHost, studioRequest } from '../../support/studio-requests.ts';
 import { startToolServer, type ToolServer } from '../../support/tool-server.ts';
+import { eventually } from '../../support/waiting.ts';
 
 interface CreatedSession {
   session: { id: string; agentStatus: string; exitCode: number | null; connected: boolean };
@@ -20,16 +21,6 @@ async function createSession(berth: TestBerth, body: object = { workspace: 'admi
 
 async function sessionState(berth: TestBerth, id: string): Promise<CreatedSession['session']> {
   return (await berth.api<{ session: CreatedSession['session'] }>('GET', `/api/connect/sessions/${id}`)).body.session;
-}
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 function tunnelFor(berth: TestBerth, created: CreatedSession, toolPort: number, log: string[] = []): AgentTunnel {
@@ -248,13 +239,3 @@ describe('connect tunnel: the agent dials again after the tunnel drops', () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}

@@ -131,6 +131,8 @@ export function routeStoreContract(name: string, open: OpenRouteStore): void {
         assert.deepEqual(found, { serverId: 'pod/berth-7d9f:1 ünïcode', url: 'https://replica-2.berth.internal:8443/base/path?x=1' });
         found!.serverId = 'changed-after-lookup';
         assert.equal((await store.lookup('s1'))?.serverId, 'pod/berth-7d9f:1 ünïcode');
+        await store.release('s1', 'pod/berth-7d9f:1 ünïcode');
+        assert.equal(await store.lookup('s1'), undefined, 'the holder is recognised by that exact serverId');
       }));
 
     it('a ttl that is not a positive number of seconds is rejected', () =>
