@@ -2,23 +2,20 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cleanup } from '../support/cleanup.ts';
 import { startBerthProcess, type BenchRegistry } from '../support/registries.ts';
-import { startProcess, type ServerProcess } from '../support/servers.ts';
+import { startProcess } from '../support/servers.ts';
+import { collectGarbage, inspectorFlag } from './node-gc.ts';
 import { failureLines, type ProxyUnderTest, type Upstream } from './proxies.ts';
 import { waitUntilServed } from './requests.ts';
 import { upstreamPaths } from './upstream-content.ts';
 
 /** Berth's whole path to a studio: server (proxy + tunnel end) and the session's agent in sidecar mode. */
 export interface BerthStudio extends ProxyUnderTest {
-  berth: BenchRegistry;
-  agent: ServerProcess;
-  sessionId: string;
   /** e.g. http://abc.localhost:8080/: its host goes in the Host header of requests sent to `address`. */
   studioUrl: string;
   adminToken: string;
 }
 
 interface CreatedSession {
-  session: { id: string };
   studioUrl: string;
   env: Record<string, string>;
 }
@@ -35,6 +32,18 @@ function adminTokenOf(berth: BenchRegistry): string {
   const basic = berth.adminAuthorization();
   if (!basic?.startsWith('Basic ')) throw new Error('Berth has no admin credentials');
   return Buffer.from(basic.slice('Basic '.length), 'base64').toString('utf8').split(':')[1]!;
+}
+
+/** startBerthProcess with `flags` added to the node flags it takes from BENCH_BERTH_NODE_FLAGS. */
+async function withBerthNodeFlags<T>(flags: string[], start: () => Promise<T>): Promise<T> {
+  const before = process.env.BENCH_BERTH_NODE_FLAGS;
+  process.env.BENCH_BERTH_NODE_FLAGS = [before ?? '', ...flags].join(' ').trim();
+  try {
+    return await start();
+  } finally {
+    if (before === undefined) delete process.env.BENCH_BERTH_NODE_FLAGS;
+    else process.env.BENCH_BERTH_NODE_FLAGS = before;
+  }
 }
 
 async function createSession(berth: BenchRegistry, adminToken: string): Promise<CreatedSession> {
@@ -54,14 +63,14 @@ async function createSession(berth: BenchRegistry, adminToken: string): Promise<
  * Requests carry the studio's Host and the admin's API token in `Berth-Session-Token`.
  */
 export async function startBerthStudio(dir: string, upstream: Upstream, cleanup: Cleanup): Promise<BerthStudio> {
-  const berth = await startBerthProcess(join(dir, 'server'));
+  const berth = await withBerthNodeFlags([inspectorFlag], () => startBerthProcess(join(dir, 'server')));
   cleanup.defer('stopping Berth', () => berth.server.stop());
   const adminToken = adminTokenOf(berth);
   const created = await createSession(berth, adminToken);
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('BERTH_')));
   Object.assign(env, created.env, { CONNECT_TOOL_PORT: String(upstream.port) });
   const nodeFlags = (process.env.BENCH_BERTH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
-  const agent = startProcess(process.execPath, [...nodeFlags, join(projectRoot, 'bin/berth.js'), 'agent', '--sidecar'], {
+  const agent = startProcess(process.execPath, [...nodeFlags, inspectorFlag, join(projectRoot, 'bin/berth.js'), 'agent', '--sidecar'], {
     logFile: join(dir, 'agent.log'),
     cwd: projectRoot,
     env,
@@ -74,15 +83,14 @@ export async function startBerthStudio(dir: string, upstream: Upstream, cleanup:
     address: berth.host,
     headers: { Host: studioHost, 'Berth-Session-Token': adminToken },
     servers: [berth.server, agent],
-    berth,
-    agent,
-    sessionId: created.session.id,
+    roles: ['server', 'agent'],
     studioUrl: created.studioUrl,
     adminToken,
     loggedFailures: async () => [
       ...(await failureLines('Berth', berth.server.logFile, isServerFailure)),
       ...(await failureLines('Berth agent', agent.logFile, isAgentFailure)),
     ],
+    collectGarbage: async () => void (await Promise.all([collectGarbage(berth.server.logFile), collectGarbage(agent.logFile)])),
   };
   await waitUntilServed(studio, upstreamPaths.small, [berth.server, agent]);
   return studio;

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cleanup } from '../support/cleanup.ts';
 import { freePort, startProcess, waitForHttp, type ServerProcess } from '../support/servers.ts';
+import { collectGarbage, inspectorFlag } from './node-gc.ts';
 import { waitUntilServed, type Route } from './requests.ts';
 import { upstreamPaths } from './upstream-content.ts';
 
@@ -15,8 +16,12 @@ export interface ProxyUnderTest extends Route {
   label: string;
   /** The processes that make up the proxy (their children count too): their RSS is its memory. */
   servers: ServerProcess[];
+  /** What each of `servers` is, for the CPU breakdown (e.g. server, agent). */
+  roles: string[];
   /** Lines of its logs that report a failure of the proxy rather than of a request. */
   loggedFailures(): Promise<string[]>;
+  /** For proxies written in Node: a full garbage collection in each of its processes, before reading their RSS. */
+  collectGarbage?(): Promise<void>;
 }
 
 export interface Upstream {
@@ -52,13 +57,13 @@ export async function startUpstream(dir: string, cleanup: Cleanup): Promise<Upst
 
 /** The reference: the client talks to the upstream itself. */
 export function direct(upstream: Upstream): ProxyUnderTest {
-  return { id: 'direct', label: 'direct', address: upstream.address, headers: {}, servers: [], loggedFailures: async () => [] };
+  return { id: 'direct', label: 'direct', address: upstream.address, headers: {}, servers: [], roles: [], loggedFailures: async () => [] };
 }
 
 /**
- * nginx as the speed of light: one worker (Berth and configurable-http-proxy are one Node process
- * each on the request path), upstream keepalive over HTTP/1.1, default buffering, WebSocket upgrades
- * passed through, no access log. Runs in the foreground with everything under `dir`.
+ * nginx as the speed of light: one worker (as configurable-http-proxy is one Node process; Berth has
+ * two on the request path, server and agent), upstream keepalive over HTTP/1.1, default buffering,
+ * WebSocket upgrades passed through, no access log. Runs in the foreground with everything under `dir`.
  */
 export async function startNginx(dir: string, upstream: Upstream, cleanup: Cleanup): Promise<ProxyUnderTest> {
   await mkdir(dir, { recursive: true });
@@ -76,6 +81,7 @@ export async function startNginx(dir: string, upstream: Upstream, cleanup: Clean
     address,
     headers: {},
     servers: [server],
+    roles: ['master + worker'],
     loggedFailures: () => failureLines('nginx', errorLog, (line) => /\[(error|crit|alert|emerg)\]/.test(line)),
   };
 }
@@ -130,7 +136,7 @@ export async function startConfigurableHttpProxy(dir: string, upstream: Upstream
   const [port, apiPort] = [await freePort(), await freePort()];
   const apiToken = randomBytes(16).toString('hex');
   const args = ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), '--log-level', 'warn'];
-  const server = startProcess(join(projectRoot, 'node_modules/.bin/configurable-http-proxy'), args, {
+  const server = startProcess(process.execPath, [inspectorFlag, join(projectRoot, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy'), ...args], {
     logFile: join(dir, 'chp.log'),
     env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: apiToken },
   });
@@ -149,7 +155,9 @@ export async function startConfigurableHttpProxy(dir: string, upstream: Upstream
     address,
     headers: {},
     servers: [server],
+    roles: ['proxy'],
     loggedFailures: () => failureLines('configurable-http-proxy', server.logFile, (line) => /\berror\b/i.test(line)),
+    collectGarbage: () => collectGarbage(server.logFile),
   };
   await waitUntilServed(proxy, upstreamPaths.small, [server]);
   return proxy;

@@ -1,7 +1,7 @@
 import { cpus } from 'node:os';
 import { printTable } from '../../src/cli/output.ts';
 import type { LoadResult } from '../support/load.ts';
-import { formatBytes } from '../support/measure.ts';
+import { formatBytes, median } from '../support/measure.ts';
 import type { ProxyId } from './proxies.ts';
 import type { ProxyBenchSettings } from './settings.ts';
 import { smallBody, upstreamPaths } from './upstream-content.ts';
@@ -10,12 +10,19 @@ import type { IdleSocketsResult } from './websockets.ts';
 export const responseKinds = ['small', 'large'] as const;
 export type ResponseKind = (typeof responseKinds)[number];
 
+/** One wrk run, with the CPU seconds each of the proxy's processes spent during it. */
+export interface MeasuredLoad extends LoadResult {
+  cpuSeconds: number[];
+}
+
 /** Everything measured through one proxy (or directly). */
 export interface ProxyMeasurements {
   id: ProxyId;
   label: string;
+  /** What each of its processes is (see ProxyUnderTest.roles). */
+  roles: string[];
   /** wrk results by connection count. */
-  loads: Record<ResponseKind, Map<number, LoadResult>>;
+  loads: Record<ResponseKind, Map<number, MeasuredLoad>>;
   /** Sequential echo round trips, ms. */
   echoMs: number[];
   /** Not measured for `direct`: the upstream's memory is the same behind every proxy. */
@@ -23,12 +30,16 @@ export interface ProxyMeasurements {
 }
 
 /** Requests through Berth with the studio cookie of the browser login instead of the token header. */
-export type CookieMeasurement = { connections: number; result: LoadResult } | { unavailable: string };
+export interface CookieMeasurement {
+  connections: number;
+  result: LoadResult;
+}
 
 export interface ProxyReport {
   settings: ProxyBenchSettings;
   measured: ProxyMeasurements[];
-  cookie: CookieMeasurement;
+  /** Absent when Berth was not measured. */
+  cookie?: CookieMeasurement;
   versions: { nginx: string; chp: string };
   /** Share of the cores busy with other work just before and after the measurements (0–1). */
   background: { before: number; after: number };
@@ -52,6 +63,8 @@ function percentile(values: number[], p: number): number {
 
 const rate = (value: number) => `${value.toFixed(0)} req/s`;
 const ms = (value: number) => (value >= 10 ? `${value.toFixed(1)} ms` : `${value.toFixed(2)} ms`);
+/** A growth that came out negative (a heap that shrank meanwhile) is shown as such, not hidden. */
+const signedBytes = (bytes: number) => (bytes < 0 ? `−${formatBytes(-bytes)}` : formatBytes(bytes));
 const ratioText = (value: number | undefined) => (value === undefined || !Number.isFinite(value) ? '' : `${value.toFixed(2)}×`);
 
 export function printReport(report: ProxyReport): void {
@@ -59,7 +72,7 @@ export function printReport(report: ProxyReport): void {
   const byId = new Map(measured.map((m) => [m.id, m]));
   const berth = byId.get('berth');
   /** Berth ÷ peer of a value, when both were measured. */
-  const ratio = (peer: ProxyId, value: (m: ProxyMeasurements) => number | undefined): number | undefined => {
+  const ratio: Ratio = (peer, value) => {
     const peerMeasured = byId.get(peer);
     if (!berth || !peerMeasured) return undefined;
     const [ours, theirs] = [value(berth), value(peerMeasured)];
@@ -114,6 +127,8 @@ export function printReport(report: ProxyReport): void {
     }),
   );
   console.log('');
+  printCpu(report, rows, ratio, ratioColumns);
+  console.log('');
   printWebSockets(report, ratio, ratioColumns);
   console.log('');
   printTargets(report, byId);
@@ -165,26 +180,56 @@ function printHeader(report: ProxyReport): void {
   console.log('');
 }
 
-function printWebSockets(
-  report: ProxyReport,
-  ratio: (peer: ProxyId, value: (m: ProxyMeasurements) => number | undefined) => number | undefined,
-  ratioColumns: ProxyId[],
-): void {
+type Ratio = (peer: ProxyId, value: (m: ProxyMeasurements) => number | undefined) => number | undefined;
+
+/**
+ * CPU time of the proxy's own processes per request: what the proxy costs regardless of how the
+ * machine's cores are shared between it, the upstream and wrk.
+ */
+function printCpu(report: ProxyReport, rows: Array<{ kind: ResponseKind; connections: number }>, ratio: Ratio, ratioColumns: ProxyId[]): void {
+  const proxies = report.measured.filter((m) => m.roles.length > 0);
+  const perRequest = (m: ProxyMeasurements, kind: ResponseKind, connections: number) => {
+    const load = m.loads[kind].get(connections);
+    return load && load.completed > 0 ? load.cpuSeconds.map((seconds) => (seconds * 1e6) / load.completed) : undefined;
+  };
+  const total = (values: number[] | undefined) => values?.reduce((sum, value) => sum + value, 0);
+  const cell = (m: ProxyMeasurements, kind: ResponseKind, connections: number) => {
+    const parts = perRequest(m, kind, connections);
+    if (!parts) return '';
+    const breakdown = parts.length > 1 ? ` (${parts.map((part, i) => `${m.roles[i]} ${part.toFixed(0)}`).join(' + ')})` : '';
+    return `${total(parts)!.toFixed(0)} µs${breakdown}`;
+  };
+  console.log("CPU time per request of the proxy's processes (user + system; lower is better)");
+  printTable(
+    ['RESPONSE', 'CONNECTIONS', ...proxies.map((m) => columnName[m.id]), ...ratioColumns.map((peer) => `BERTH÷${columnName[peer]}`)],
+    rows.map(({ kind, connections }) => [
+      pathOf[kind],
+      String(connections),
+      ...proxies.map((m) => cell(m, kind, connections)),
+      ...ratioColumns.map((peer) => ratioText(ratio(peer, (m) => total(perRequest(m, kind, connections))))),
+    ]),
+  );
+}
+
+function printWebSockets(report: ProxyReport, ratio: Ratio, ratioColumns: ProxyId[]): void {
   const { settings, measured } = report;
   const idle = (m: ProxyMeasurements) => m.idleSockets;
   const perThousand = (m: ProxyMeasurements) => {
     const result = idle(m);
-    return result ? ((result.rssAfterBytes - result.rssBeforeBytes) * 1000) / result.count : undefined;
+    return result ? (median(result.steps.map((step) => step.rssAfterBytes - step.rssBeforeBytes)) * 1000) / result.count : undefined;
   };
   const metrics: Array<{ name: string; value: (m: ProxyMeasurements) => number | undefined; format: (value: number) => string }> = [
     { name: `echo round trip p50 (${settings.wsRounds} sequential)`, value: (m) => percentile(m.echoMs, 50), format: ms },
     { name: 'echo round trip p99', value: (m) => percentile(m.echoMs, 99), format: ms },
     { name: `upgrade p50 (${settings.idleSockets} sequential opens)`, value: (m) => (idle(m) ? percentile(idle(m)!.upgradeMs, 50) : undefined), format: ms },
     { name: 'upgrade p99', value: (m) => (idle(m) ? percentile(idle(m)!.upgradeMs, 99) : undefined), format: ms },
-    { name: 'proxy RSS before the idle sockets', value: (m) => idle(m)?.rssBeforeBytes, format: formatBytes },
-    { name: 'proxy RSS per 1,000 idle WebSockets', value: perThousand, format: formatBytes },
+    { name: 'proxy RSS before the idle sockets', value: (m) => idle(m)?.steps[0]?.rssBeforeBytes, format: formatBytes },
+    { name: 'proxy RSS per 1,000 idle WebSockets (median step)', value: perThousand, format: signedBytes },
   ];
-  console.log(`WebSockets (RSS: all the proxy's processes, for Berth its server and agent; ${settings.idleSockets} sockets open, measured after 2 s idle)`);
+  console.log(
+    `WebSockets (RSS: all the proxy's processes, for Berth its server and agent; ${settings.idleSteps} step${settings.idleSteps === 1 ? '' : 's'} of ${settings.idleSockets} more idle sockets, ` +
+      'opened one after another and all kept open, RSS read at each step after 1 s idle and, for Node proxies, a full GC)',
+  );
   printTable(
     ['METRIC', ...measured.map((m) => columnName[m.id]), ...ratioColumns.map((peer) => `BERTH÷${columnName[peer]}`)],
     metrics.map((metric) => [
@@ -230,13 +275,9 @@ function printTargets(report: ProxyReport, byId: Map<ProxyId, ProxyMeasurements>
   for (const line of lines) console.log(`  ${line.ok === undefined ? 'INVALID' : line.ok ? 'PASS' : 'MISS'}  ${line.text}`);
 }
 
-function printCookie(cookie: CookieMeasurement, berth: ProxyMeasurements | undefined): void {
-  if (!berth) return;
+function printCookie(cookie: CookieMeasurement | undefined, berth: ProxyMeasurements | undefined): void {
+  if (!cookie || !berth) return;
   console.log('');
-  if ('unavailable' in cookie) {
-    console.log(`Berth with the studio cookie instead of Berth-Session-Token: not measured (${cookie.unavailable})`);
-    return;
-  }
   const token = berth.loads.small.get(cookie.connections);
   const { result } = cookie;
   console.log(

@@ -6,34 +6,40 @@
  *   - through configurable-http-proxy 5.3 (JupyterHub's proxy; route `/` added through its REST API, no auth),
  *   - through Berth: `berth up` (authenticating proxy + tunnel end) and `berth agent --sidecar` attached to
  *     the upstream, one session; requests carry the studio's Host and `Berth-Session-Token`.
- * Measures req/s and p50/p99 with wrk (one thread) at 1, 10 and 100 connections for both responses,
- * the WebSocket echo round trip (sequential, one socket), and the memory of 1,000 idle WebSockets;
- * prints Berth ÷ configurable-http-proxy and Berth ÷ nginx against the issue's targets.
+ * Measures, after checking that every path passes both responses byte for byte:
+ *   - the proxies' memory as 1,000 idle WebSockets are opened through them, three times over (RSS of
+ *     all their processes, after a full GC in the Node ones, which are started with the inspector for that);
+ *   - the WebSocket echo round trip (sequential, on one socket) and the upgrade time;
+ *   - req/s and p50/p99 with wrk (one thread) at 1, 10 and 100 connections for both responses;
+ *   - Berth once more with the studio cookie of the browser login instead of the token header.
+ * Prints Berth ÷ configurable-http-proxy and Berth ÷ nginx, and the issue's targets as PASS/MISS lines.
  *
  *   node --import tsx bench/proxy/run.ts          (or `npm run bench -- proxy`)
  *
  * Environment: BENCH_SECONDS (5, per wrk run), BENCH_WARMUP_SECONDS (2), BENCH_WS_ROUNDS (2000),
- * BENCH_IDLE_SOCKETS (1000), BENCH_PROXIES (e.g. "direct,nginx,chp"; all four by default),
+ * BENCH_IDLE_SOCKETS (1000), BENCH_IDLE_STEPS (3), BENCH_PROXIES (e.g. "direct,nginx,chp"; all four by default),
  * BENCH_BERTH_NODE_FLAGS (extra node flags for Berth's server and agent). A quick run:
  *   BENCH_SECONDS=2 BENCH_WARMUP_SECONDS=1 BENCH_WS_ROUNDS=300 npm run bench -- proxy
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../test/support/processes.ts';
+import { loginToStudio } from '../../test/support/studio-login.ts';
+import { withCpuSeconds } from '../pullthrough/cpu.ts';
 import { Cleanup } from '../support/cleanup.ts';
 import { getLoad, type LoadResult } from '../support/load.ts';
-import { busyShare } from '../support/measure.ts';
-import { loginToStudio } from '../../test/support/studio-login.ts';
+import { busyShare, formatBytes } from '../support/measure.ts';
 import { startBerthStudio, type BerthStudio } from './berth-studio.ts';
 import { direct, startConfigurableHttpProxy, startNginx, startUpstream, type ProxyId, type ProxyUnderTest, type Upstream } from './proxies.ts';
-import { printReport, responseKinds, type CookieMeasurement, type ProxyMeasurements, type ResponseKind } from './report.ts';
+import { printReport, responseKinds, type CookieMeasurement, type ProxyMeasurements, type ProxyReport, type ResponseKind } from './report.ts';
 import { get } from './requests.ts';
 import type { ProxyBenchSettings } from './settings.ts';
 import { settingsFromEnvironment } from './settings.ts';
 import { largeBody, smallBody, upstreamPaths } from './upstream-content.ts';
-import { echoRoundTrips, idleSocketMemory, treeResidentBytes } from './websockets.ts';
+import { echoRoundTrips, idleSocketMemory, treeResidentBytes, withDescendants } from './websockets.ts';
 
 const projectRoot = resolve(fileURLToPath(import.meta.url), '../../..');
 
@@ -77,6 +83,15 @@ function rotated<T>(items: T[], by: number): T[] {
   return [...items.slice(shift), ...items.slice(0, shift)];
 }
 
+/** CPU seconds that each of the proxy's processes (with its children) spent during `work`. */
+async function withProxyCpu<T>(proxy: ProxyUnderTest, work: () => Promise<T>): Promise<{ cpuSeconds: number[]; result: T }> {
+  const trees = proxy.servers.map((server) => withDescendants(server.pid));
+  const { cpu, result } = await withCpuSeconds(trees.flat(), work);
+  let next = 0;
+  const cpuSeconds = trees.map((tree) => cpu.slice(next, (next += tree.length)).reduce((sum, seconds) => sum + seconds, 0));
+  return { cpuSeconds, result };
+}
+
 /** wrk runs: per response a warm-up per proxy, then every connection count, proxies in rotating order. */
 async function measureLoads(settings: ProxyBenchSettings, proxies: ProxyUnderTest[], measured: Map<ProxyUnderTest, ProxyMeasurements>, scriptDir: string): Promise<void> {
   let turn = 0;
@@ -84,8 +99,8 @@ async function measureLoads(settings: ProxyBenchSettings, proxies: ProxyUnderTes
     for (const proxy of proxies) await load(proxy, kind, 10, settings.warmUpSeconds, scriptDir);
     for (const connections of settings.connections) {
       for (const proxy of rotated(proxies, turn++)) {
-        const result = await load(proxy, kind, connections, settings.loadSeconds, scriptDir);
-        measured.get(proxy)!.loads[kind].set(connections, result);
+        const { cpuSeconds, result } = await withProxyCpu(proxy, () => load(proxy, kind, connections, settings.loadSeconds, scriptDir));
+        measured.get(proxy)!.loads[kind].set(connections, { ...result, cpuSeconds });
         progress(
           `${pathOf[kind]} c=${connections} ${proxy.label}: ${result.requestsPerSecond.toFixed(0)} req/s, ` +
             `p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms${result.failed > 0 ? `, ${result.failed} FAILED` : ''}`,
@@ -113,57 +128,75 @@ async function measureWithCookie(settings: ProxyBenchSettings, berth: BerthStudi
   return { connections: cookieConnections, result };
 }
 
+/**
+ * The RSS of the proxy's processes (with their children) once it has gone idle: a second for
+ * sockets to finish their handshakes' work, then a full garbage collection in a Node proxy.
+ */
+async function settledMemory(proxy: ProxyUnderTest, pids: number[]): Promise<number> {
+  await sleep(1_000);
+  await proxy.collectGarbage?.();
+  await sleep(500);
+  return treeResidentBytes(pids);
+}
+
+/** Every measurement, in an order that keeps them apart: memory, WebSocket echoes, HTTP loads, the cookie. */
+async function measureAll(settings: ProxyBenchSettings, proxies: ProxyUnderTest[], workDir: string): Promise<ProxyReport> {
+  const measured = new Map(proxies.map((proxy) => [proxy, { id: proxy.id, label: proxy.label, roles: proxy.roles, loads: { small: new Map(), large: new Map() }, echoMs: [] } as ProxyMeasurements]));
+  const busyBefore = await busyShare();
+  // Memory first, while every proxy is as fresh as the others (no heap grown by the load runs).
+  for (const proxy of proxies.filter((p) => p.servers.length > 0)) {
+    const pids = proxy.servers.map((server) => server.pid);
+    const idle = await idleSocketMemory(proxy, () => settledMemory(proxy, pids), settings.idleSockets, settings.idleSteps);
+    measured.get(proxy)!.idleSockets = idle;
+    const steps = [idle.steps[0]!.rssBeforeBytes, ...idle.steps.map((step) => step.rssAfterBytes)].map(formatBytes).join(' → ');
+    progress(`${proxy.label}: RSS with 0, ${settings.idleSockets}, … ${settings.idleSockets * settings.idleSteps} idle WebSockets: ${steps}`);
+  }
+  for (const [index, proxy] of rotated(proxies, 1).entries()) {
+    measured.get(proxy)!.echoMs = await echoRoundTrips(proxy, settings.wsRounds);
+    progress(`${proxy.label}: ${settings.wsRounds} WebSocket echoes (${index + 1}/${proxies.length})`);
+  }
+  await measureLoads(settings, proxies, measured, workDir);
+  const berth = proxies.find((proxy): proxy is BerthStudio => proxy.id === 'berth');
+  const cookie = berth ? await measureWithCookie(settings, berth, workDir) : undefined;
+  return {
+    settings,
+    measured: proxies.map((proxy) => measured.get(proxy)!),
+    cookie,
+    versions: await versions(),
+    background: { before: busyBefore, after: await busyShare() },
+    serverErrors: await loggedFailures(proxies),
+  };
+}
+
+async function loggedFailures(proxies: ProxyUnderTest[]): Promise<string[]> {
+  return (await Promise.all(proxies.map((proxy) => proxy.loggedFailures()))).flat();
+}
+
 async function main(): Promise<void> {
   const settings = settingsFromEnvironment();
   const cleanup = new Cleanup();
   cleanup.onSignals();
+  const proxies: ProxyUnderTest[] = [];
   try {
     const workDir = await mkdtemp(join(tmpdir(), 'berth-bench-proxy-'));
     cleanup.defer(`removing ${workDir}`, () => rm(workDir, { recursive: true, force: true }));
     const upstream = await startUpstream(join(workDir, 'upstream'), cleanup);
     progress(`upstream on ${upstream.address} (pid ${upstream.server.pid})`);
-    const proxies: ProxyUnderTest[] = [];
     for (const id of settings.proxies) {
       const proxy = await startProxy(id, workDir, upstream, cleanup);
       await checkResponses(proxy);
       proxies.push(proxy);
       progress(`${proxy.label} on ${proxy.address}${proxy.servers.length > 0 ? ` (pids ${proxy.servers.map((s) => s.pid).join(', ')})` : ''}`);
     }
-    const measured = new Map(
-      proxies.map((proxy) => [proxy, { id: proxy.id, label: proxy.label, loads: { small: new Map(), large: new Map() }, echoMs: [] } as ProxyMeasurements]),
-    );
-    const busyBefore = await busyShare();
-
-    // Memory first, while every proxy is as fresh as the others (no heap grown by the load runs).
-    for (const proxy of proxies.filter((p) => p.servers.length > 0)) {
-      const pids = proxy.servers.map((server) => server.pid);
-      const idle = await idleSocketMemory(proxy, pids, settings.idleSockets);
-      measured.get(proxy)!.idleSockets = idle;
-      progress(`${proxy.label}: ${settings.idleSockets} idle WebSockets, RSS ${mib(idle.rssBeforeBytes)} → ${mib(idle.rssAfterBytes)}; settled at ${mib(treeResidentBytes(pids))}`);
-    }
-    for (const [index, proxy] of rotated(proxies, 1).entries()) {
-      const times = await echoRoundTrips(proxy, settings.wsRounds);
-      measured.get(proxy)!.echoMs = times;
-      progress(`${proxy.label}: ${times.length} WebSocket echoes (${index + 1}/${proxies.length})`);
-    }
-    await measureLoads(settings, proxies, measured, workDir);
-    const berth = proxies.find((proxy): proxy is BerthStudio => proxy.id === 'berth');
-
-    const serverErrors = (await Promise.all(proxies.map((proxy) => proxy.loggedFailures()))).flat();
-    printReport({
-      settings,
-      measured: proxies.map((proxy) => measured.get(proxy)!),
-      cookie: berth ? await measureWithCookie(settings, berth, workDir) : { unavailable: 'Berth was not measured' },
-      versions: await versions(),
-      background: { before: busyBefore, after: await busyShare() },
-      serverErrors,
-    });
+    printReport(await measureAll(settings, proxies, workDir));
+  } catch (error) {
+    // The logs go with the work directory: show what the proxies said about the failure first.
+    for (const line of await loggedFailures(proxies)) console.error(line.slice(0, 500));
+    throw error;
   } finally {
     await cleanup.run();
   }
 }
-
-const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 /** The peers' versions as installed, for the report's header. */
 async function versions(): Promise<{ nginx: string; chp: string }> {

@@ -10,6 +10,8 @@ export interface ProxyBenchSettings {
   connections: number[];
   wsRounds: number;
   idleSockets: number;
+  /** Steps of `idleSockets` more, all kept open; the report shows the median step's growth. */
+  idleSteps: number;
   proxies: ProxyId[];
 }
 
@@ -22,6 +24,7 @@ export function settingsFromEnvironment(): ProxyBenchSettings {
     connections: [1, 10, 100],
     wsRounds: integerFromEnvironment('BENCH_WS_ROUNDS', 2000),
     idleSockets: integerFromEnvironment('BENCH_IDLE_SOCKETS', 1000),
+    idleSteps: integerFromEnvironment('BENCH_IDLE_STEPS', 3),
     proxies: proxiesFromEnvironment(),
   };
 }

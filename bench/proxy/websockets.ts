@@ -1,5 +1,4 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { residentBytes } from '../support/measure.ts';
 import type { Route } from './requests.ts';
@@ -15,8 +14,12 @@ export function openEcho(route: Route, timeoutMs = 30_000): Promise<WebSocket> {
       resolve(socket);
     });
     socket.once('unexpected-response', (_req, res) => {
-      socket.terminate();
-      reject(new Error(`the WebSocket upgrade via ${route.address} was answered ${res.statusCode}`));
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.once('end', () => {
+        socket.terminate();
+        reject(new Error(`the WebSocket upgrade via ${route.address} was answered ${res.statusCode}: ${Buffer.concat(chunks).toString('utf8', 0, 500)}`));
+      });
     });
     socket.once('error', reject);
   });
@@ -59,41 +62,48 @@ export async function echoRoundTrips(route: Route, rounds: number): Promise<numb
   }
 }
 
-/** What opening `count` idle WebSockets through a proxy cost it. */
-export interface IdleSocketsResult {
-  count: number;
+/** RSS of a proxy's processes before one more batch of idle WebSockets was opened, and after. */
+export interface IdleSocketsStep {
   rssBeforeBytes: number;
   rssAfterBytes: number;
-  /** Each upgrade's time in ms (opened one after another). */
+}
+
+/** What opening idle WebSockets through a proxy cost it, `count` more at each step. */
+export interface IdleSocketsResult {
+  count: number;
+  steps: IdleSocketsStep[];
+  /** Each upgrade's time in ms (opened one after another), over all steps. */
   upgradeMs: number[];
 }
 
 /**
- * RSS of the proxy's processes (and their children: nginx's worker) before and after opening
- * `count` WebSockets one after another and letting them sit idle; every socket must still echo
- * afterwards, so that a proxy that dropped some does not look cheap. A first, unmeasured round of
- * sockets compiles the proxy's upgrade path and allocates its pools, and each sample waits for the
- * proxy to settle (V8 shrinks a heap a few seconds after it goes idle), so that the difference is
- * the sockets' and not the start-up garbage's.
+ * The proxy's memory as `count` more WebSockets are opened, one after another, at each of `steps`
+ * steps, all kept open and idle; every socket must still echo at the end, so that a proxy that
+ * dropped some does not look cheap. `readMemory` is read before the first step and after each (the
+ * caller collects a Node proxy's garbage first). A first, unmeasured batch compiles the proxy's
+ * upgrade path and allocates its pools. Sockets are never closed in between: a process keeps the
+ * memory that closed sockets used and would reuse it for the next ones, hiding their cost.
  */
-export async function idleSocketMemory(route: Route, pids: number[], count: number, settleMs = 4_000): Promise<IdleSocketsResult> {
+export async function idleSocketMemory(route: Route, readMemory: () => Promise<number>, count: number, steps: number): Promise<IdleSocketsResult> {
   const warmUp: WebSocket[] = [];
   try {
     await openSequentially(route, Math.min(100, count), [], warmUp);
   } finally {
     await closeAll(warmUp);
   }
-  await sleep(settleMs);
-  const rssBeforeBytes = treeResidentBytes(pids);
-  const upgradeMs: number[] = [];
+  const result: IdleSocketsResult = { count, steps: [], upgradeMs: [] };
   const sockets: WebSocket[] = [];
   try {
-    await openSequentially(route, count, upgradeMs, sockets);
-    await sleep(settleMs);
-    const rssAfterBytes = treeResidentBytes(pids);
+    let rssBeforeBytes = await readMemory();
+    for (let step = 0; step < steps; step++) {
+      await openSequentially(route, count, result.upgradeMs, sockets);
+      const rssAfterBytes = await readMemory();
+      result.steps.push({ rssBeforeBytes, rssAfterBytes });
+      rssBeforeBytes = rssAfterBytes;
+    }
     const payload = Buffer.from('still there?');
     await Promise.all(sockets.map((socket) => echoOnce(socket, payload)));
-    return { count, rssBeforeBytes, rssAfterBytes, upgradeMs };
+    return result;
   } finally {
     await closeAll(sockets);
   }
@@ -131,7 +141,8 @@ export function treeResidentBytes(pids: number[]): number {
   return pids.flatMap(withDescendants).reduce((sum, pid) => sum + (residentBytes(pid) ?? 0), 0);
 }
 
-function withDescendants(pid: number): number[] {
+/** The process and all its descendants (nginx's master and worker). */
+export function withDescendants(pid: number): number[] {
   let children: number[] = [];
   try {
     for (const task of readdirSync(`/proc/${pid}/task`)) {
