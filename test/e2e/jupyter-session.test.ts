@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type WebSocket from 'ws';
 import { startBerth, type TestBerth } from '../support/berth.ts';
+import { stopProcess } from '../support/processes.ts';
 import { loginToStudio } from '../support/studio-login.ts';
 import { openStudioSocket, studioRequest } from '../support/studio-requests.ts';
 import { eventually } from '../support/waiting.ts';
@@ -63,10 +64,8 @@ for (const pathRouting of [false, true]) {
     });
 
     after(async () => {
-      if (agent && agent.exitCode === null) {
-        agent.kill('SIGKILL');
-        await agentExit;
-      }
+      // SIGTERM, so that the agent stops Jupyter (a SIGKILLed agent would leave its tool's process group behind)
+      if (agent) await stopProcess(agent, 15_000);
       await berth?.close();
       if (home) await rm(home, { recursive: true, force: true });
     });

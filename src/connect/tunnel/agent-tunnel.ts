@@ -58,7 +58,7 @@ export class AgentTunnel {
   constructor(private readonly options: AgentTunnelOptions) {
     this.http2 = createServer({ settings: tunnelSettings, maxSessionMemory: 256 });
     this.http2.on('session', (session) => this.attach(session));
-    this.http2.on('stream', (stream, headers) => this.serve(stream, headers));
+    this.http2.on('stream', (stream, headers, flags) => this.serve(stream, headers, flags));
     this.activity = new ActivityMeter(activityReportMs, (at) => this.send({ type: 'activity', at }));
   }
 
@@ -164,13 +164,13 @@ export class AgentTunnel {
     });
   }
 
-  private serve(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  private serve(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
     stream.on('error', () => undefined);
     const method = headers[h2.HTTP2_HEADER_METHOD];
     if (method === 'GET' && headers[h2.HTTP2_HEADER_PATH] === eventsPath) return this.openEvents(stream);
     this.activity.touch();
     if (method === 'CONNECT') return pipeToTool(stream, this.options.toolPort, this.activity);
-    forwardToTool(stream, headers, this.options.toolPort, this.activity);
+    forwardToTool(stream, headers, (flags & h2.NGHTTP2_FLAG_END_STREAM) === 0, this.options.toolPort, this.activity);
   }
 
   private openEvents(stream: ServerHttp2Stream): void {

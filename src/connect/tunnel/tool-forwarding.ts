@@ -8,7 +8,7 @@ import { hopByHopHeaders } from './tunnel-protocol.ts';
 const toolConnections = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
 
 /** Sends one tunnel stream to the tool as an HTTP/1.1 request and streams the answer back. */
-export function forwardToTool(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, toolPort: number, activity: ActivityMeter): void {
+export function forwardToTool(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, hasBody: boolean, toolPort: number, activity: ActivityMeter): void {
   const outgoing: OutgoingHttpHeaders = {};
   for (const name in headers) {
     if (name.charCodeAt(0) === 58 /* ':' */ || hopByHopHeaders.has(name)) continue;
@@ -28,7 +28,8 @@ export function forwardToTool(stream: ServerHttp2Stream, headers: IncomingHttpHe
   stream.on('close', () => {
     if (!toTool.writableFinished || !stream.writableFinished) toTool.destroy();
   });
-  stream.pipe(toTool);
+  if (hasBody) stream.pipe(toTool);
+  else toTool.end();
 }
 
 /** A CONNECT stream: raw bytes both ways between the tunnel and the tool's port (WebSockets and other upgrades). */
