@@ -1,7 +1,7 @@
 import { cpus } from 'node:os';
 import { printTable } from '../../src/cli/output.ts';
 import type { LoadResult } from '../support/load.ts';
-import { formatBytes, median } from '../support/measure.ts';
+import { formatBytes, median, backgroundLine } from '../support/measure.ts';
 import type { ProxyId } from './proxies.ts';
 import type { ProxyBenchSettings } from './settings.ts';
 import { smallBody, upstreamPaths } from './upstream-content.ts';
@@ -171,11 +171,7 @@ function printHeader(report: ProxyReport): void {
       'the proxies take turns in a rotating order',
   );
   console.log(`machine: ${cpus().length} cores shared by wrk, the upstream and the proxy's processes`);
-  const busy = (share: number) => `${(share * 100).toFixed(0)}%`;
-  console.log(
-    `other work on the machine (cores busy while the benchmark idled): ${busy(report.background.before)} before, ` +
-      `${busy(report.background.after)} after the measurements${Math.max(report.background.before, report.background.after) > 0.1 ? ' — expect noise' : ''}`,
-  );
+  console.log(backgroundLine(report.background));
   console.log('ratios: Berth ÷ peer (req/s: higher is better; latency and memory: lower is better)');
   console.log('');
 }

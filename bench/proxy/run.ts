@@ -28,7 +28,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../test/support/processes.ts';
 import { loginToStudio } from '../../test/support/studio-login.ts';
-import { withCpuSeconds } from '../pullthrough/cpu.ts';
+import { withCpuSeconds } from '../support/cpu.ts';
 import { Cleanup } from '../support/cleanup.ts';
 import { getLoad, type LoadResult } from '../support/load.ts';
 import { busyShare, formatBytes } from '../support/measure.ts';

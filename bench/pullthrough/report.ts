@@ -1,6 +1,6 @@
 import { cpus } from 'node:os';
 import { printTable } from '../../src/cli/output.ts';
-import { formatBytes, median, MiB } from '../support/measure.ts';
+import { formatBytes, median, MiB, backgroundLine } from '../support/measure.ts';
 import type { PullThroughSettings } from './settings.ts';
 import type { BlobTiming, CopyTiming } from './transfers.ts';
 
@@ -75,11 +75,7 @@ export function printReport(report: PullThroughReport): void {
     `machine: ${cpus().length} cores shared by upstream, Berth and the client; Berth with SQLite; the upstream's blobs are in the page cache ` +
       `for every measurement; \`sync\` before each one`,
   );
-  const busy = (share: number) => `${(share * 100).toFixed(0)}%`;
-  console.log(
-    `other work on the machine (cores busy while the benchmark idled): ${busy(report.background.before)} before, ` +
-      `${busy(report.background.after)} after the measurements${Math.max(report.background.before, report.background.after) > 0.1 ? ' — expect noise' : ''}`,
-  );
+  console.log(backgroundLine(report.background));
   console.log('ratio: Berth ÷ direct (times: lower is better)');
   console.log('');
   printTable(

@@ -26,7 +26,7 @@ import { Cleanup } from '../support/cleanup.ts';
 import { busyShare, formatBytes, MiB, residentBytes, withPeakRss } from '../support/measure.ts';
 import { startDistribution, type BenchRegistry } from '../support/registries.ts';
 import { startPullThroughCache, type PullThroughCache } from './cache.ts';
-import { withCpuSeconds } from './cpu.ts';
+import { withCpuSeconds } from '../support/cpu.ts';
 import { printReport, type PullSample, type PullThroughMeasurements } from './report.ts';
 import { settingsFromEnvironment } from './settings.ts';
 import { timeBlobGet, timeCopy, timePull } from './transfers.ts';

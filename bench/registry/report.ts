@@ -2,7 +2,7 @@ import { cpus } from 'node:os';
 import { printTable } from '../../src/cli/output.ts';
 import type { GeneratedLayout } from '../../test/support/oci-image.ts';
 import type { LoadResult } from '../support/load.ts';
-import { formatBytes, formatRate, median, MiB } from '../support/measure.ts';
+import { formatBytes, formatRate, median, MiB, backgroundLine } from '../support/measure.ts';
 import type { BenchSettings } from './settings.ts';
 
 /** Everything measured for one registry; times in seconds, rates in bytes per second. */
@@ -112,11 +112,7 @@ export function printReport(report: Report): void {
     `machine: ${cpus().length} cores shared by the server and its client (skopeo, ab, wrk, curl); Berth with SQLite, distribution without auth ` +
       `and without request logging`,
   );
-  const busy = (share: number) => `${(share * 100).toFixed(0)}%`;
-  console.log(
-    `other work on the machine (cores busy while the benchmark idled): ${busy(report.background.before)} before, ` +
-      `${busy(report.background.after)} after the measurements${Math.max(report.background.before, report.background.after) > 0.1 ? ' — expect noise' : ''}`,
-  );
+  console.log(backgroundLine(report.background));
   console.log(`ratio: Berth ÷ distribution for rates, distribution ÷ Berth for times and latencies, so > 1.00× always means Berth is better`);
   console.log('');
   printTable(

@@ -70,3 +70,10 @@ export function formatBytes(bytes: number): string {
 export function formatRate(bytesPerSecond: number): string {
   return `${formatBytes(bytesPerSecond)}/s`;
 }
+
+/** The report line saying how busy the machine was with other work around the measurements. */
+export function backgroundLine(background: { before: number; after: number }): string {
+  const busy = (share: number) => `${(share * 100).toFixed(0)}%`;
+  const noisy = Math.max(background.before, background.after) > 0.1 ? ' — expect noise' : '';
+  return `other work on the machine (cores busy while the benchmark idled): ${busy(background.before)} before, ${busy(background.after)} after the measurements${noisy}`;
+}
