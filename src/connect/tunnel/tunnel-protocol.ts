@@ -32,8 +32,6 @@ export const pingIntervalHeader = 'berth-ping-interval';
 export const tunnelWindowBytes = 32 * 1024 * 1024;
 export const tunnelSettings = {
   initialWindowSize: 8 * 1024 * 1024,
-  /** Large DATA frames: a 1 MiB response crosses in a few frames instead of 64. */
-  maxFrameSize: 1024 * 1024,
   maxConcurrentStreams: 100_000,
   enableConnectProtocol: false,
 };
