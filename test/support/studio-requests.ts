@@ -39,10 +39,11 @@ export function studioRequest(
   });
 }
 
-/** A WebSocket to a studio through Berth's listener, with an explicit Host (see studioRequest). */
+/** A WebSocket to a studio through Berth's listener, with an explicit Host (see studioRequest); Origin: the studio's own unless `headers.origin`. */
 export function openStudioSocket(berthUrl: string, host: string, path: string, headers: Record<string, string> = {}): Promise<WebSocket> {
   const listener = new URL(berthUrl);
-  const socket = new WebSocket(`ws://${listener.host}${path}`, { headers: { ...headers, host }, origin: `http://${host}` });
+  const { origin = `http://${host}`, ...rest } = headers;
+  const socket = new WebSocket(`ws://${listener.host}${path}`, { headers: { ...rest, host }, origin });
   return new Promise((resolve, reject) => {
     socket.once('open', () => resolve(socket));
     socket.once('unexpected-response', (_req, res) => reject(new Error(`upgrade answered ${res.statusCode}`)));

@@ -13,7 +13,9 @@ export interface ToolServer {
 /**
  * A small web tool standing in for Jupyter where the test is about the transport, not the tool:
  * `/echo` answers with what it received (method, url, headers, body), `/stream?chunks=N` writes N chunks
- * 100 ms apart, `/bytes?n=N` sends N bytes, `/cookies` sets two cookies of its own and tries to plant a Berth login, and WebSockets on any path echo.
+ * 100 ms apart, `/bytes?n=N` sends N bytes, `/cookies` sets two cookies of its own and tries to plant Berth's
+ * (by name, nameless, and for a parent domain), `/hang` never answers, `/half` sends half an answer and stops,
+ * `/status600` answers with a status HTTP/2 cannot carry, and WebSockets on any path echo.
  */
 export async function startToolServer(port = 0): Promise<ToolServer> {
   const seen: IncomingMessage[] = [];
@@ -38,8 +40,17 @@ export async function startToolServer(port = 0): Promise<ToolServer> {
       return res.end(Buffer.alloc(size, 7));
     }
     if (url.pathname.endsWith('/cookies')) {
-      res.writeHead(200, { 'Set-Cookie': ['a=1; Path=/', 'berth_login=planted; Path=/', 'b=2; Path=/'] });
+      res.writeHead(200, { 'Set-Cookie': ['a=1; Path=/', 'berth_login=planted; Path=/', '=berth_studio=planted', 'c=3; Domain=localhost', 'b=2; Path=/'] });
       return res.end('cookies');
+    }
+    if (url.pathname.endsWith('/hang')) return;
+    if (url.pathname.endsWith('/half')) {
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': 100 });
+      return res.write('first half');
+    }
+    if (url.pathname.endsWith('/status600')) {
+      res.writeHead(600);
+      return res.end('odd');
     }
     res.writeHead(200, { 'Content-Type': 'application/json', 'X-Tool': 'yes' });
     res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, bodyBytes: body.length, bodySha: sha(body) }));

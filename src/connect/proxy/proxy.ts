@@ -43,6 +43,7 @@ export class StudioProxy {
     const session = await this.options.findSession(target.sessionId);
     if (!session) return sendMessagePage(res, 404, 'No such studio session', `There is no session ${target.sessionId}. It may have been deleted.`);
     if (this.options.auth.isCallback(req.url ?? '/', target)) return this.options.auth.handleCallback(req, res, session, target);
+    if (crossOriginWrite(req)) return sendMessagePage(res, 403, 'Not allowed', crossOriginMessage);
     const access = await this.options.auth.check(req, session, target);
     if (access.kind === 'login') return void res.writeHead(302, { Location: access.location, 'Set-Cookie': access.setCookie, 'Cache-Control': 'no-store' }).end();
     if (access.kind === 'denied') return sendMessagePage(res, access.status, access.status === 401 ? 'Log in first' : 'Not allowed', access.message);
@@ -59,6 +60,7 @@ export class StudioProxy {
     socket.on('error', () => undefined);
     const session = await this.options.findSession(target.sessionId);
     if (!session) return endSocketWithPage(socket, 404, 'No such studio session', `There is no session ${target.sessionId}.`);
+    if (crossOrigin(req)) return endSocketWithPage(socket, 403, 'Not allowed', crossOriginMessage);
     const access: StudioAccess = await this.options.auth.check(req, session, target);
     if (access.kind !== 'allowed') {
       const status = access.kind === 'denied' ? access.status : 401;
@@ -90,8 +92,12 @@ export class StudioProxy {
       return sendMessagePage(res, 502, 'The studio is not reachable', `Its tunnel failed: ${(error as Error).message}`);
     }
     stream.on('response', (answer) => relayAnswer(answer, stream, res));
-    stream.on('error', (error) => {
-      if (!res.headersSent) sendMessagePage(res, 502, 'The studio is not reachable', `Its tunnel failed: ${error.message}`);
+    stream.on('error', () => undefined); // 'close' below answers every way a stream can end early
+    stream.on('close', () => {
+      if (stream.readableEnded && !stream.rstCode) return;
+      // the tunnel dropped or the agent reset the stream: a page if nothing was sent, else a cut connection,
+      // never a hang and never a short body passed off as complete
+      if (!res.headersSent) sendMessagePage(res, 502, 'The studio is not reachable', 'Its tunnel closed before the tool answered; try again.');
       else res.destroy();
     });
     res.on('close', () => {
@@ -139,10 +145,14 @@ export class StudioProxy {
     forwarded.on('response', (answer) => {
       res.writeHead(answer.statusCode ?? 502, withoutHopByHop(answer.headers));
       answer.pipe(res);
+      answer.on('aborted', () => res.destroy());
     });
     forwarded.on('error', (error) => {
       if (!res.headersSent) sendMessagePage(res, 502, 'The studio is not reachable', `The server holding its tunnel did not answer (${error.message}).`);
       else res.destroy();
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) forwarded.destroy();
     });
     req.pipe(forwarded);
   }
@@ -150,12 +160,17 @@ export class StudioProxy {
   private upgradeAtReplica(req: IncomingMessage, socket: Duplex, head: Buffer, holder: RouteHolder): void {
     const replica = new URL(holder.url);
     const upstream = connect({ host: replica.hostname, port: Number(replica.port) || 80 });
+    let piping = false;
     upstream.on('connect', () => {
       upstream.write(requestHead(req, { ...req.headers, [forwardedByHeader]: this.options.self().serverId }));
       if (head.length > 0) upstream.write(head);
+      piping = true;
       socket.pipe(upstream).pipe(socket);
     });
-    upstream.on('error', () => endSocketWithPage(socket, 502, 'The studio is not reachable', 'The server holding its tunnel did not answer.'));
+    upstream.on('error', () => {
+      if (piping) socket.destroy(); // an upgraded connection: no page can go into it any more
+      else endSocketWithPage(socket, 502, 'The studio is not reachable', 'The server holding its tunnel did not answer.');
+    });
     upstream.on('close', () => socket.destroy());
     socket.on('close', () => upstream.destroy());
   }
@@ -166,14 +181,44 @@ function relayAnswer(answer: Http2IncomingHeaders, stream: ClientHttp2Stream, re
   const status = Number(answer[h2.HTTP2_HEADER_STATUS]) || 502;
   for (const name in answer) {
     if (name.charCodeAt(0) === 58 /* ':' */) continue;
-    const value = name === 'set-cookie' ? (answer[name] ?? []).filter((cookie) => !berthCookie.test(cookie)) : answer[name];
+    const value = name === 'set-cookie' ? (answer[name] ?? []).filter((cookie) => !isForbiddenToolCookie(cookie)) : answer[name];
     if (value !== undefined) res.appendHeader(name, value);
   }
   res.writeHead(status);
   stream.pipe(res);
 }
 
-const berthCookie = /^\s*berth_/i;
+/**
+ * Cookies a tool may not set: Berth's own (by name, or by value for a nameless `=berth_…` cookie, which
+ * browsers read as named by its value), and any with a Domain attribute, which would reach other studios
+ * or the platform.
+ */
+function isForbiddenToolCookie(cookie: string): boolean {
+  const pair = cookie.split(';', 1)[0]!.trim();
+  const name = pair.startsWith('=') ? pair.slice(1).trim() : pair;
+  return /^berth_/i.test(name) || /;\s*domain\s*=/i.test(cookie);
+}
+
+const crossOriginMessage = 'Another site may not write to this studio or open its WebSockets (the Origin is not the studio\'s own).';
+const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * The browser says the request comes from a page of another origin (e.g. another studio: studios share a
+ * site, so SameSite cookies alone do not keep them apart). Under path routing all studios share one origin.
+ */
+function crossOrigin(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== req.headers.host?.toLowerCase();
+  } catch {
+    return true; // `null` (sandboxed frames, file:) or garbage
+  }
+}
+
+function crossOriginWrite(req: IncomingMessage): boolean {
+  return !safeMethods.has(req.method ?? 'GET') && crossOrigin(req);
+}
 
 /**
  * What the tool receives: the request without Berth's cookies and tokens, plus X-Forwarded-*. Upgrades
@@ -182,6 +227,7 @@ const berthCookie = /^\s*berth_/i;
 function forwardedHeaders(req: IncomingMessage, keepUpgrade: boolean): OutgoingHttpHeaders {
   const clean = withoutBerthCredentials(req.headers);
   const headers: OutgoingHttpHeaders = keepUpgrade ? { ...clean } : withoutHopByHop(clean);
+  delete headers[forwardedByHeader];
   const socket = req.socket as { remoteAddress?: string; encrypted?: boolean; localPort?: number };
   const client = socket.remoteAddress ?? '';
   const before = req.headers['x-forwarded-for'];

@@ -93,15 +93,19 @@ export class AgentTunnel {
     this.events?.end();
     const session = this.session;
     if (session && !session.destroyed) {
+      // streams still open (a request the tool never answers) get two seconds, then the tunnel is cut
       await new Promise<void>((resolve) => {
-        const force = setTimeout(() => session.destroy(), 2_000);
+        const force = setTimeout(() => {
+          session.destroy();
+          resolve();
+        }, 2_000);
         session.close(() => {
           clearTimeout(force);
           resolve();
         });
       });
     }
-    this.socket?.end();
+    this.socket?.destroy();
   }
 
   private dial(): void {
@@ -134,6 +138,7 @@ export class AgentTunnel {
     if (head.length > 0) socket.unshift(head);
     const pingS = Number(res.headers[pingIntervalHeader]) || 15;
     this.watchSilence(pingS * 3 * 1000);
+    socket.once('end', () => socket.destroy());
     socket.once('close', () => this.dropped());
     this.http2.emit('connection', socket);
     this.options.log(`connected to ${this.options.connectUrl} as session ${this.options.sessionId}`);

@@ -124,6 +124,9 @@ export async function acceptTunnel(
   const { sessionId } = refusal;
   socket.setTimeout(0);
   socket.setNoDelay(true);
+  // the HTTP server made this socket half-open capable: without this, an agent that is gone would be noticed
+  // only by the next unanswered ping, and requests in flight would wait for it
+  socket.once('end', () => socket.destroy());
   socket.write(
     `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${tunnelUpgradeToken}\r\n${pingIntervalHeader}: ${acceptance.pingIntervalS}\r\n\r\n`,
   );

@@ -24,7 +24,7 @@ export function forwardToTool(stream: ServerHttp2Stream, headers: IncomingHttpHe
     agent: toolConnections,
   });
   toTool.on('response', (answer) => respond(stream, answer, activity));
-  toTool.on('error', (error) => fail(stream, toolPort, error));
+  toTool.on('error', (error) => fail(stream, notAnswering(toolPort, error)));
   stream.on('close', () => {
     if (!toTool.writableFinished || !stream.writableFinished) toTool.destroy();
   });
@@ -44,7 +44,7 @@ export function pipeToTool(stream: ServerHttp2Stream, toolPort: number, activity
   });
   socket.on('data', () => activity.touch());
   stream.on('data', () => activity.touch());
-  socket.on('error', (error) => fail(stream, toolPort, error));
+  socket.on('error', (error) => fail(stream, notAnswering(toolPort, error)));
   socket.on('close', () => stream.destroyed || stream.close(h2.NGHTTP2_NO_ERROR));
   stream.on('close', () => socket.destroy());
 }
@@ -54,22 +54,33 @@ function respond(stream: ServerHttp2Stream, answer: IncomingMessage, activity: A
     answer.destroy();
     return;
   }
-  const headers: Http2Headers = { [h2.HTTP2_HEADER_STATUS]: answer.statusCode ?? 502 };
+  const status = answer.statusCode ?? 502;
+  // HTTP/1 allows statuses up to 999, HTTP/2 only 200-599 (1xx are not final answers)
+  const headers: Http2Headers = { [h2.HTTP2_HEADER_STATUS]: status >= 200 && status <= 599 ? status : 502 };
   for (const name in answer.headers) {
     if (!hopByHopHeaders.has(name)) headers[name] = answer.headers[name];
   }
-  stream.respond(headers);
+  try {
+    stream.respond(headers);
+  } catch (error) {
+    answer.destroy();
+    fail(stream, `the tool's answer cannot cross the tunnel: ${(error as Error).message}`);
+    return;
+  }
   answer.pipe(stream);
   answer.once('end', () => activity.touch());
 }
 
-function fail(stream: ServerHttp2Stream, toolPort: number, error: Error): void {
+function fail(stream: ServerHttp2Stream, message: string): void {
   if (stream.destroyed) return;
   if (stream.headersSent) {
     stream.close(h2.NGHTTP2_INTERNAL_ERROR);
     return;
   }
-  const code = (error as NodeJS.ErrnoException).code ?? error.message;
   stream.respond({ [h2.HTTP2_HEADER_STATUS]: 502, 'content-type': 'text/plain; charset=utf-8' });
-  stream.end(`the tool is not answering on port ${toolPort} (${code})\n`);
+  stream.end(`${message}\n`);
+}
+
+function notAnswering(toolPort: number, error: Error): string {
+  return `the tool is not answering on port ${toolPort} (${(error as NodeJS.ErrnoException).code ?? error.message})`;
 }

@@ -33,6 +33,7 @@ export class TunnelHub {
   private readonly heartbeat: NodeJS.Timeout;
   /** Agent events are written in the order they came: `running` must not overtake `starting`. */
   private recording: Promise<void> = Promise.resolve();
+  private readonly waiting = new Map<string, AgentEvent>();
 
   constructor(private readonly options: TunnelHubOptions) {
     this.heartbeat = setInterval(() => this.refreshRoutes(), options.heartbeatMs ?? heartbeatMs);
@@ -90,21 +91,29 @@ export class TunnelHub {
   }
 
   private dispatch(sessionId: string, event: AgentEvent): void {
+    // An agent is not trusted to be polite: while a write of one kind (status, activity) waits for a session,
+    // newer events of that kind replace the waiting one, so a flood costs one pending write, not a queue
+    // without bound, and a `stopped` is never replaced by mere activity.
+    const key = `${event.type}:${sessionId}`;
+    const waiting = this.waiting.has(key);
+    this.waiting.set(key, event);
+    if (!waiting) this.recording = this.recording.then(() => this.record(key, sessionId));
+  }
+
+  private async record(key: string, sessionId: string): Promise<void> {
+    const event = this.waiting.get(key)!;
+    this.waiting.delete(key);
     const { sessions, log } = this.options;
-    const record = () =>
+    const written =
       event.type === 'status' ? sessions.recordStatus(sessionId, event.status, event.exitCode ?? null) : sessions.recordActivity(sessionId, event.at);
-    const notify = () => {
-      for (const listener of this.listeners) listener(sessionId, event);
-    };
-    this.recording = this.recording
-      .then(record)
-      .catch((error: Error) => log(`connect: cannot record the agent event of session ${sessionId}: ${error.message}`))
-      .then(notify);
+    await written.catch((error: Error) => log(`connect: cannot record the agent event of session ${sessionId}: ${error.message}`));
+    for (const listener of this.listeners) listener(sessionId, event);
   }
 
   /**
-   * The heartbeat, a reconcile pass: extends this server's routes, and claims again any that vanished
-   * (the route store lost them while unreachable for longer than their ttl) while the tunnel lives.
+   * The heartbeat, a reconcile pass: extends this server's routes, claims again any that vanished (the route
+   * store lost them while unreachable for longer than their ttl) while the tunnel lives, and drops tunnels of
+   * sessions deleted meanwhile.
    */
   private refreshRoutes(): void {
     if (this.tunnels.size === 0) return;
@@ -114,6 +123,10 @@ export class TunnelHub {
     const reconcile = async () => {
       await routes.refresh(held, holder, routeTtlS);
       for (const sessionId of held) {
+        if (!(await this.options.sessions.find(sessionId))) {
+          this.disconnect(sessionId); // deleted, perhaps through another replica
+          continue;
+        }
         if (this.tunnels.has(sessionId) && !(await routes.lookup(sessionId))) await routes.claim(sessionId, holder, routeTtlS);
       }
     };

@@ -63,6 +63,7 @@ describe('connect tunnel: agent → server, requests and WebSockets through the 
     assert.equal(seen.headers['x-forwarded-proto'], 'http');
     assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
     assert.equal(seen.headers['berth-session-token'], undefined, 'the API token must not reach the tool');
+    assert.equal(seen.headers['berth-connect-forwarded-by'], undefined);
   });
 
   it('streams a 5 MiB upload to the tool intact', async () => {
@@ -79,7 +80,7 @@ describe('connect tunnel: agent → server, requests and WebSockets through the 
     const big = await studioRequest(berth.url, host, '/bytes?n=16777216', { headers: auth() });
     assert.equal(big.body.length, 16 * 1024 * 1024);
     const cookies = await studioRequest(berth.url, host, '/cookies', { headers: auth() });
-    assert.deepEqual(cookies.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/']);
+    assert.deepEqual(cookies.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/'], 'berth_* (named or nameless) and Domain cookies are dropped');
   });
 
   it('streams a response as the tool writes it, without buffering', async () => {
@@ -107,6 +108,24 @@ describe('connect tunnel: agent → server, requests and WebSockets through the 
     } finally {
       socket.close();
     }
+  });
+
+  it('answers 502 for a status HTTP/2 cannot carry, and the agent lives on', async () => {
+    const odd = await studioRequest(berth.url, host, '/status600', { headers: auth() });
+    assert.equal(odd.status, 502);
+    assert.equal((await studioRequest(berth.url, host, '/echo', { headers: auth() })).status, 200);
+  });
+
+  it('refuses writes and WebSockets from another origin (another studio), and lets its own origin in', async () => {
+    const otherStudio = `http://${studioHost(berth.url, 'anotherstudio1')}`;
+    const post = await studioRequest(berth.url, host, '/echo', { method: 'POST', headers: { ...auth(), origin: otherStudio }, body: 'x' });
+    assert.equal(post.status, 403);
+    assert.match(post.text, /Another site may not write to this studio/);
+    await assert.rejects(openStudioSocket(berth.url, host, '/ws', { ...auth(), origin: otherStudio }), /403/);
+    const own = await studioRequest(berth.url, host, '/echo', { method: 'POST', headers: { ...auth(), origin: `http://${host}` }, body: 'x' });
+    assert.equal(own.status, 200);
+    const read = await studioRequest(berth.url, host, '/echo', { headers: { ...auth(), origin: otherStudio } });
+    assert.equal(read.status, 200, 'reads stay possible: the browser keeps their answers from the other origin');
   });
 
   it('runs many requests at once over the one tunnel', async () => {
@@ -185,6 +204,38 @@ describe('connect tunnel: session states and refusals', () => {
       assert.equal(state.exitCode, 3);
     } finally {
       await tunnel.close();
+      await tool.close();
+    }
+  });
+
+  it('never leaves a request hanging when the tunnel drops: a page before the answer, a cut connection during it', async () => {
+    const tool = await startToolServer();
+    const created = await createSession(berth);
+    const host = studioHost(berth.url, created.session.id);
+    const auth = { 'berth-session-token': berth.adminToken };
+    const connectAgain = async () => {
+      const tunnel = tunnelFor(berth, created, tool.port);
+      tunnel.start();
+      tunnel.report({ type: 'status', status: 'running' });
+      await eventually('the tunnel', async () => ((await studioRequest(berth.url, host, '/echo', { headers: auth })).status === 200 ? true : undefined));
+      return tunnel;
+    };
+    try {
+      let tunnel = await connectAgain();
+      const waiting = studioRequest(berth.url, host, '/hang', { headers: auth });
+      await eventually('the tool to see the request', () => tool.seen.some((req) => req.url === '/hang'));
+      await tunnel.close();
+      const page = await waiting;
+      assert.equal(page.status, 502);
+      assert.match(page.text, /tunnel closed before the tool answered/);
+
+      tunnel = await connectAgain();
+      const cut = studioRequest(berth.url, host, '/half', { headers: auth });
+      await eventually('the tool to see the request', () => tool.seen.some((req) => req.url === '/half'));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await tunnel.close();
+      await assert.rejects(cut, 'a half answer must not end as if complete');
+    } finally {
       await tool.close();
     }
   });
