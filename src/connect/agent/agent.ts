@@ -1,7 +1,7 @@
 import { AgentTunnel, type AgentTunnelOptions } from '../tunnel/agent-tunnel.ts';
 import type { AgentEvent } from '../tunnel/tunnel-protocol.ts';
 import type { AgentOptions, CommandTool } from './agent-options.ts';
-import { pickFreePort, waitForPort } from './port-probe.ts';
+import { pickFreePort, waitForPort, waitForPortClosed } from './port-probe.ts';
 import { ToolProcess, type StopSignal, type ToolEnding } from './tool-process.ts';
 
 type StatusEvent = Extract<AgentEvent, { type: 'status' }>;
@@ -34,6 +34,8 @@ type StopRequest = { kind: 'signal'; signal: StopSignal } | { kind: 'fatal'; mes
 
 /** How long the last status may take to reach Berth before the agent exits anyway. */
 const statusFlushMs = 5_000;
+/** How often a sidecar's port is checked once it runs: a dead sidecar shows as starting within seconds. */
+const sidecarCheckMs = 2_000;
 /** The exit status when the connect server refused the agent for good. */
 const refusedExitStatus = 1;
 
@@ -67,7 +69,11 @@ export async function runAgent(options: AgentOptions, deps: AgentDependencies = 
       log(`the tool accepts connections on port ${toolPort}`);
       tunnel.report({ type: 'status', status: 'running' });
     };
-    const run: RunContext = { port: toolPort, stopRequests, reportRunning, log };
+    const reportStarting = (reason: string) => {
+      log(reason);
+      tunnel.report({ type: 'status', status: 'starting', message: reason });
+    };
+    const run: RunContext = { port: toolPort, stopRequests, reportRunning, reportStarting, log };
     const ending =
       options.tool.kind === 'sidecar' ? await attachToSidecar(run) : await runTool(options.tool, options, deps.env ?? process.env, run);
     const fatal = stopRequests.current?.kind === 'fatal' ? stopRequests.current.message : undefined;
@@ -88,6 +94,7 @@ interface RunContext {
   port: number;
   stopRequests: StopRequests;
   reportRunning: () => void;
+  reportStarting: (reason: string) => void;
   log: (line: string) => void;
 }
 
@@ -121,10 +128,21 @@ async function runTool(tool: CommandTool, options: AgentOptions, env: NodeJS.Pro
   return ending;
 }
 
-/** A sidecar's lifetime is the runtime's business: the agent reports it running and stops when told to. */
-async function attachToSidecar({ port, stopRequests, reportRunning }: RunContext): Promise<null> {
+/**
+ * A sidecar's lifetime is the runtime's business: the agent reports it running while its port accepts
+ * connections (back to starting when it stops accepting, e.g. while the runtime restarts it) and stops when told to.
+ */
+async function attachToSidecar({ port, stopRequests, reportRunning, reportStarting }: RunContext): Promise<null> {
   const probe = new AbortController();
-  waitForPort(port, { signal: probe.signal }).then(reportRunning, () => undefined);
+  const follow = async () => {
+    for (;;) {
+      await waitForPort(port, { signal: probe.signal });
+      reportRunning();
+      await waitForPortClosed(port, { signal: probe.signal, intervalMs: sidecarCheckMs });
+      reportStarting(`the tool beside the agent stopped accepting connections on port ${port}`);
+    }
+  };
+  follow().catch(() => undefined); // aborted: the agent is stopping
   await stopRequests.first;
   probe.abort();
   return null;

@@ -26,6 +26,19 @@ export async function waitForPort(port: number, options: WaitForPortOptions = {}
   }
 }
 
+/** Resolves once `host:port` refuses a TCP connection, checking every `intervalMs` until aborted. */
+export async function waitForPortClosed(port: number, options: WaitForPortOptions = {}): Promise<void> {
+  const { signal, intervalMs = 2_000, host = '127.0.0.1' } = options;
+  for (;;) {
+    signal?.throwIfAborted();
+    await sleep(intervalMs, undefined, { signal });
+    if (!(await accepts(host, port, signal))) {
+      signal?.throwIfAborted();
+      return;
+    }
+  }
+}
+
 /** One attempt: true if the connection was accepted (it is closed at once). */
 function accepts(host: string, port: number, signal: AbortSignal | undefined): Promise<boolean> {
   return new Promise((resolve) => {

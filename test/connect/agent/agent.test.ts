@@ -225,6 +225,33 @@ describe('runAgent, with a recording tunnel in place of a connect server', () =>
       ]);
       assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'sidecar');
     });
+
+    it('reports starting again while the sidecar stops accepting connections, and running once it is back', async () => {
+      const sidecarPort = await pickFreePort();
+      const listen = (server: Server) => new Promise<void>((resolve) => server.listen(sidecarPort, '127.0.0.1', resolve));
+      let sidecar = createServer((_req, res) => res.end('sidecar'));
+      await listen(sidecar);
+      const signals = new EventEmitter();
+      let tunnel: RecordingTunnel | undefined;
+      const exit = runAgent(agentOptions({ kind: 'sidecar', port: sidecarPort }), {
+        createTunnel: (options) => (tunnel = new RecordingTunnel(options)),
+        signals,
+        log: () => undefined,
+      });
+      try {
+        await eventually('running', () => tunnel?.statusNames.includes('running') ?? false);
+        await new Promise<void>((resolve) => sidecar.close(() => resolve()));
+        await eventually('starting again', () => tunnel!.statusNames.lastIndexOf('starting') > tunnel!.statusNames.indexOf('running'));
+        assert.match(tunnel!.statuses.at(-1)!.message ?? '', /stopped accepting connections/);
+        sidecar = createServer((_req, res) => res.end('sidecar'));
+        await listen(sidecar);
+        await eventually('running again', () => tunnel!.statusNames.at(-1) === 'running');
+      } finally {
+        signals.emit('SIGTERM');
+        await exit;
+        sidecar.close();
+      }
+    });
   });
 });
 
