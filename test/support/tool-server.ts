@@ -15,7 +15,7 @@ export interface ToolServer {
  * `/echo` answers with what it received (method, url, headers, body), `/stream?chunks=N` writes N chunks
  * 100 ms apart, `/bytes?n=N` sends N bytes, `/cookies` sets two cookies of its own and tries to plant Berth's
  * (by name, nameless, and for a parent domain), `/hang` never answers, `/half` sends half an answer and stops,
- * `/status600` answers with a status HTTP/2 cannot carry, and WebSockets on any path echo.
+ * `/status600` answers with an unusual status, and WebSockets on any path echo.
  */
 export async function startToolServer(port = 0): Promise<ToolServer> {
   const seen: IncomingMessage[] = [];

@@ -1,10 +1,10 @@
 import { Agent, request, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
-import { constants as h2, type ClientHttp2Stream, type IncomingHttpHeaders as Http2IncomingHeaders } from 'node:http2';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ConnectSession } from '../connect-sessions.ts';
 import type { RouteHolder } from '../routes/route-store.ts';
 import { hopByHopHeaders } from '../tunnel/tunnel-protocol.ts';
+import { MultiplexerError, type MuxStream } from '../tunnel/multiplexer.ts';
 import type { ServerTunnel } from '../tunnel/server-tunnel.ts';
 import type { TunnelHub } from '../tunnel/tunnel-hub.ts';
 import { endSocketWithPage, sendMessagePage } from './pages.ts';
@@ -80,48 +80,45 @@ export class StudioProxy {
   }
 
   private throughTunnel(req: IncomingMessage, res: ServerResponse, tunnel: ServerTunnel): void {
-    const headers: OutgoingHttpHeaders = forwardedHeaders(req, false);
-    headers[h2.HTTP2_HEADER_METHOD] = req.method ?? 'GET';
-    headers[h2.HTTP2_HEADER_PATH] = req.url ?? '/';
-    headers[h2.HTTP2_HEADER_AUTHORITY] = req.headers.host ?? 'tool';
-    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-    let stream: ClientHttp2Stream;
-    try {
-      stream = tunnel.request(headers, hasBody);
-    } catch (error) {
-      return sendMessagePage(res, 502, 'The studio is not reachable', `Its tunnel failed: ${(error as Error).message}`);
-    }
-    stream.on('response', (answer) => relayAnswer(answer, stream, res));
-    stream.on('error', () => undefined); // 'close' below answers every way a stream can end early
-    stream.on('close', () => {
-      if (stream.readableEnded && !stream.rstCode) return;
-      // the tunnel dropped or the agent reset the stream: a page if nothing was sent, else a cut connection,
-      // never a hang and never a short body passed off as complete
-      if (!res.headersSent) sendMessagePage(res, 502, 'The studio is not reachable', 'Its tunnel closed before the tool answered; try again.');
+    const toTool = request({
+      agent: tunnel.httpAgent,
+      method: req.method,
+      path: req.url,
+      headers: forwardedHeaders(req, false),
+      setHost: false,
+    });
+    toTool.on('response', (answer) => {
+      res.writeHead(answer.statusCode ?? 502, toolAnswerHeaders(answer.headers));
+      answer.pipe(res);
+      // the tunnel dropped during the answer: cut the connection, never pass a short body off as complete
+      answer.on('aborted', () => res.destroy());
+    });
+    toTool.on('error', (error) => {
+      if (!res.headersSent) sendMessagePage(res, 502, 'The studio is not reachable', toolFailure(error));
       else res.destroy();
     });
     res.on('close', () => {
-      if (!res.writableFinished && !stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);
+      if (!res.writableFinished) toTool.destroy();
     });
-    if (hasBody) req.pipe(stream);
-    else req.resume();
+    req.pipe(toTool);
   }
 
   private upgradeThroughTunnel(req: IncomingMessage, socket: Duplex, head: Buffer, tunnel: ServerTunnel): void {
-    let pipe: ClientHttp2Stream;
+    let pipe: MuxStream;
     try {
       pipe = tunnel.openPipe();
     } catch (error) {
       return endSocketWithPage(socket, 502, 'The studio is not reachable', (error as Error).message);
     }
-    pipe.on('response', (answer) => {
-      if (Number(answer[h2.HTTP2_HEADER_STATUS]) !== 200) return endSocketWithPage(socket, 502, 'The studio is not reachable', 'The tool is not accepting connections.');
-      pipe.write(requestHead(req, forwardedHeaders(req, true)));
-      if (head.length > 0) pipe.write(head);
-      socket.pipe(pipe).pipe(socket);
+    let answered = false;
+    pipe.once('data', () => (answered = true));
+    pipe.on('error', (error) => {
+      if (answered) socket.destroy();
+      else endSocketWithPage(socket, 502, 'The studio is not reachable', toolFailure(error));
     });
-    pipe.on('error', () => socket.destroy());
-    pipe.on('close', () => socket.destroy());
+    pipe.write(requestHead(req, forwardedHeaders(req, true)));
+    if (head.length > 0) pipe.write(head);
+    socket.pipe(pipe).pipe(socket);
     socket.on('close', () => pipe.destroy());
   }
 
@@ -176,16 +173,18 @@ export class StudioProxy {
   }
 }
 
-/** The tool's answer, except cookies in Berth's namespace: a tool must not plant a login or a studio token. */
-function relayAnswer(answer: Http2IncomingHeaders, stream: ClientHttp2Stream, res: ServerResponse): void {
-  const status = Number(answer[h2.HTTP2_HEADER_STATUS]) || 502;
-  for (const name in answer) {
-    if (name.charCodeAt(0) === 58 /* ':' */) continue;
-    const value = name === 'set-cookie' ? (answer[name] ?? []).filter((cookie) => !isForbiddenToolCookie(cookie)) : answer[name];
-    if (value !== undefined) res.appendHeader(name, value);
-  }
-  res.writeHead(status);
-  stream.pipe(res);
+/** The tool's answer headers, except hop-by-hop ones and cookies it may not set. */
+function toolAnswerHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out = withoutHopByHop(headers);
+  const cookies = headers['set-cookie'];
+  if (cookies) out['set-cookie'] = cookies.filter((cookie) => !isForbiddenToolCookie(cookie));
+  return out;
+}
+
+/** Why the tool could not be reached, as the agent or the tunnel said it. */
+function toolFailure(error: Error): string {
+  if (error instanceof MultiplexerError) return error.message === 'the tunnel closed' ? 'Its tunnel closed before the tool answered; try again.' : `${error.message}.`;
+  return `The tool's answer broke off (${(error as NodeJS.ErrnoException).code ?? error.message}).`;
 }
 
 /**

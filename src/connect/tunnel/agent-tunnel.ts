@@ -1,19 +1,10 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { constants as h2, createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
-import { forwardToTool, pipeToTool } from './tool-forwarding.ts';
 import { ActivityMeter } from './activity-meter.ts';
-import {
-  eventsPath,
-  pingIntervalHeader,
-  sessionIdHeader,
-  tunnelPath,
-  tunnelSettings,
-  tunnelUpgradeToken,
-  tunnelWindowBytes,
-  type AgentEvent,
-} from './tunnel-protocol.ts';
+import { Multiplexer } from './multiplexer.ts';
+import { pipeToTool } from './tool-forwarding.ts';
+import { pingIntervalHeader, sessionIdHeader, tunnelPath, tunnelUpgradeToken, type AgentEvent } from './tunnel-protocol.ts';
 
 export interface AgentTunnelOptions {
   /** The connect server, e.g. http://berth.example.org:8080 (BERTH_CONNECT_URL). */
@@ -35,30 +26,25 @@ const maxBackoffMs = 10_000;
 const activityReportMs = 5_000;
 
 /**
- * The agent's end of the tunnel: dials the connect server, turns the upgraded socket into an HTTP/2
- * server for the streams the server opens (see tunnel-protocol.ts), and dials again with backoff
- * whenever the tunnel drops, until closed.
+ * The agent's end of the tunnel: dials the connect server, relays every stream the server opens on the
+ * upgraded socket to the tool's port (see tunnel-protocol.ts), and dials again with backoff whenever the
+ * tunnel drops, until closed.
  */
 export class AgentTunnel {
   onFatal?: (message: string) => void;
   private status: StatusEvent | undefined;
   private delivered = false;
   private deliveredWaiters: Array<() => void> = [];
-  private events: ServerHttp2Stream | undefined;
-  private session: Http2Session | undefined;
+  private mux: Multiplexer | undefined;
   private socket: Socket | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private silenceTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private backoffMs = firstBackoffMs;
   private silenceLimitMs = 45_000;
-  private readonly http2: Http2Server;
   private readonly activity: ActivityMeter;
 
   constructor(private readonly options: AgentTunnelOptions) {
-    this.http2 = createServer({ settings: tunnelSettings, maxSessionMemory: 256 });
-    this.http2.on('session', (session) => this.attach(session));
-    this.http2.on('stream', (stream, headers, flags) => this.serve(stream, headers, flags));
     this.activity = new ActivityMeter(activityReportMs, (at) => this.send({ type: 'activity', at }));
   }
 
@@ -90,20 +76,19 @@ export class AgentTunnel {
     clearTimeout(this.retryTimer);
     clearTimeout(this.silenceTimer);
     this.activity.stop();
-    this.events?.end();
-    const session = this.session;
-    if (session && !session.destroyed) {
+    const mux = this.mux;
+    if (mux && !mux.closed) {
       // streams still open (a request the tool never answers) get two seconds, then the tunnel is cut
       await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          session.destroy();
-          resolve();
-        }, 2_000);
-        session.close(() => {
+        const done = () => {
           clearTimeout(force);
           resolve();
-        });
+        };
+        const force = setTimeout(done, 2_000);
+        const waitForStreams = () => (mux.streamCount === 0 || mux.closed ? done() : setTimeout(waitForStreams, 20).unref());
+        waitForStreams();
       });
+      mux.end();
     }
     this.socket?.destroy();
   }
@@ -138,9 +123,12 @@ export class AgentTunnel {
     if (head.length > 0) socket.unshift(head);
     const pingS = Number(res.headers[pingIntervalHeader]) || 15;
     this.watchSilence(pingS * 3 * 1000);
-    socket.once('end', () => socket.destroy());
     socket.once('close', () => this.dropped());
-    this.http2.emit('connection', socket);
+    const mux = new Multiplexer(socket);
+    this.mux = mux;
+    mux.on('ping', () => this.watchSilence());
+    mux.on('stream', (stream) => pipeToTool(stream, this.options.toolPort, this.activity));
+    if (this.status) this.send(this.status);
     this.options.log(`connected to ${this.options.connectUrl} as session ${this.options.sessionId}`);
   }
 
@@ -159,40 +147,11 @@ export class AgentTunnel {
     });
   }
 
-  private attach(session: Http2Session): void {
-    this.session = session;
-    session.setLocalWindowSize(tunnelWindowBytes);
-    session.on('ping', () => this.watchSilence());
-    session.on('error', () => undefined);
-    session.on('close', () => {
-      if (this.session === session) this.session = undefined;
-    });
-  }
-
-  private serve(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
-    stream.on('error', () => undefined);
-    const method = headers[h2.HTTP2_HEADER_METHOD];
-    if (method === 'GET' && headers[h2.HTTP2_HEADER_PATH] === eventsPath) return this.openEvents(stream);
-    this.activity.touch();
-    if (method === 'CONNECT') return pipeToTool(stream, this.options.toolPort, this.activity);
-    forwardToTool(stream, headers, (flags & h2.NGHTTP2_FLAG_END_STREAM) === 0, this.options.toolPort, this.activity);
-  }
-
-  private openEvents(stream: ServerHttp2Stream): void {
-    this.events?.end();
-    this.events = stream;
-    stream.respond({ [h2.HTTP2_HEADER_STATUS]: 200, 'content-type': 'application/x-ndjson' });
-    stream.once('close', () => {
-      if (this.events === stream) this.events = undefined;
-    });
-    if (this.status) this.send(this.status);
-  }
-
   private send(event: AgentEvent): void {
-    const events = this.events;
-    if (!events || events.destroyed) return;
+    const mux = this.mux;
+    if (!mux || mux.closed) return;
     const isCurrentStatus = event === this.status;
-    events.write(`${JSON.stringify(event)}\n`, (error) => {
+    mux.sendEvent(JSON.stringify(event), (error) => {
       if (error || !isCurrentStatus || this.status !== event) return;
       this.delivered = true;
       for (const waiter of this.deliveredWaiters.splice(0)) waiter();
@@ -213,7 +172,7 @@ export class AgentTunnel {
 
   private dropped(): void {
     clearTimeout(this.silenceTimer);
-    this.events = undefined;
+    this.mux = undefined;
     this.socket = undefined;
     this.retry('the tunnel closed');
   }

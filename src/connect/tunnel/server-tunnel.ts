@@ -1,26 +1,18 @@
-import type { IncomingMessage } from 'node:http';
-import { connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
+import { Agent, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { readAuthorization } from '../../http/basic-auth.ts';
-import {
-  eventsPath,
-  parseAgentEvent,
-  pingIntervalHeader,
-  sessionIdHeader,
-  toolAuthority,
-  tunnelSettings,
-  tunnelUpgradeToken,
-  tunnelWindowBytes,
-  type AgentEvent,
-  type AgentStatus,
-} from './tunnel-protocol.ts';
+import { Multiplexer, type MuxStream } from './multiplexer.ts';
+import { parseAgentEvent, pingIntervalHeader, sessionIdHeader, tunnelUpgradeToken, type AgentEvent, type AgentStatus } from './tunnel-protocol.ts';
 
 /**
- * The connect server's end of one session's tunnel: an HTTP/2 client over the socket the agent dialed.
- * Every browser request becomes a stream; a ping that goes unanswered for a whole period ends it.
+ * The connect server's end of one session's tunnel. Requests for the tool travel as HTTP/1.1 over tunnel
+ * streams that an `http.Agent` keeps alive like any upstream connections; upgrades get a stream of their
+ * own. A ping that goes unanswered for a whole period ends the tunnel.
  */
 export class ServerTunnel {
   readonly closed: Promise<void>;
+  /** Connections to the tool, each a tunnel stream. */
+  readonly httpAgent: Agent;
   /** What the agent last said about its tool over this tunnel; undefined before its first event. */
   toolStatus: AgentStatus | undefined;
   private readonly pinger: NodeJS.Timeout;
@@ -28,54 +20,38 @@ export class ServerTunnel {
 
   constructor(
     readonly sessionId: string,
-    private readonly client: ClientHttp2Session,
+    private readonly mux: Multiplexer,
     onEvent: (event: AgentEvent) => void,
     pingIntervalMs: number,
   ) {
-    this.closed = new Promise((resolve) => client.once('close', resolve));
-    client.on('error', () => undefined);
-    client.once('connect', () => client.setLocalWindowSize(tunnelWindowBytes));
+    this.closed = new Promise((resolve) => mux.once('close', resolve));
+    this.httpAgent = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
+    this.httpAgent.createConnection = () => mux.open() as never;
     this.pinger = setInterval(() => this.ping(), pingIntervalMs);
     this.pinger.unref();
-    client.once('close', () => clearInterval(this.pinger));
-    this.listen(onEvent);
+    mux.once('close', () => {
+      clearInterval(this.pinger);
+      this.httpAgent.destroy();
+    });
+    mux.on('event', (line) => {
+      const event = parseAgentEvent(line);
+      if (!event) return;
+      if (event.type === 'status') this.toolStatus = event.status;
+      onEvent(event);
+    });
   }
 
   get isOpen(): boolean {
-    return !this.client.closed && !this.client.destroyed;
-  }
-
-  /** An HTTP request for the tool; `headers` carry `:method`, `:path` and `:authority`. */
-  request(headers: OutgoingHttpHeaders, hasBody: boolean): ClientHttp2Stream {
-    return this.client.request(headers, { endStream: !hasBody });
+    return !this.mux.closed;
   }
 
   /** A raw byte pipe to the tool's port, for upgrades. */
-  openPipe(): ClientHttp2Stream {
-    return this.client.request({ [h2.HTTP2_HEADER_METHOD]: 'CONNECT', [h2.HTTP2_HEADER_AUTHORITY]: toolAuthority });
+  openPipe(): MuxStream {
+    return this.mux.open();
   }
 
   close(): void {
-    this.client.destroy();
-  }
-
-  private listen(onEvent: (event: AgentEvent) => void): void {
-    const events = this.client.request({ [h2.HTTP2_HEADER_METHOD]: 'GET', [h2.HTTP2_HEADER_PATH]: eventsPath });
-    events.setEncoding('utf8');
-    let pending = '';
-    events.on('data', (chunk: string) => {
-      pending += chunk;
-      let newline: number;
-      while ((newline = pending.indexOf('\n')) >= 0) {
-        const event = parseAgentEvent(pending.slice(0, newline));
-        pending = pending.slice(newline + 1);
-        if (!event) continue;
-        if (event.type === 'status') this.toolStatus = event.status;
-        onEvent(event);
-      }
-      if (pending.length > 64 * 1024) this.close(); // not the protocol: a line this long is no event
-    });
-    events.on('error', () => undefined);
+    this.mux.destroy();
   }
 
   private ping(): void {
@@ -84,13 +60,10 @@ export class ServerTunnel {
       return;
     }
     this.pingOutstanding = true;
-    try {
-      this.client.ping((error) => {
-        if (!error) this.pingOutstanding = false;
-      });
-    } catch {
-      this.close();
-    }
+    this.mux.ping().then(
+      () => (this.pingOutstanding = false),
+      () => undefined,
+    );
   }
 }
 
@@ -124,15 +97,11 @@ export async function acceptTunnel(
   const { sessionId } = refusal;
   socket.setTimeout(0);
   socket.setNoDelay(true);
-  // the HTTP server made this socket half-open capable: without this, an agent that is gone would be noticed
-  // only by the next unanswered ping, and requests in flight would wait for it
-  socket.once('end', () => socket.destroy());
   socket.write(
     `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${tunnelUpgradeToken}\r\n${pingIntervalHeader}: ${acceptance.pingIntervalS}\r\n\r\n`,
   );
   if (head.length > 0) socket.unshift(head);
-  const client = connect(`http://${toolAuthority}`, { createConnection: () => socket, settings: tunnelSettings, maxSessionMemory: 256 });
-  return new ServerTunnel(sessionId, client, (event) => onEvent(sessionId, event), acceptance.pingIntervalS * 1000);
+  return new ServerTunnel(sessionId, new Multiplexer(socket), (event) => onEvent(sessionId, event), acceptance.pingIntervalS * 1000);
 }
 
 async function checkDial(req: IncomingMessage, acceptance: TunnelAcceptance): Promise<TunnelRefusal | { sessionId: string }> {

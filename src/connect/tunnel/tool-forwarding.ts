@@ -1,86 +1,29 @@
-import { Agent, request, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import { constants as h2, type IncomingHttpHeaders, type OutgoingHttpHeaders as Http2Headers, type ServerHttp2Stream } from 'node:http2';
 import { connect } from 'node:net';
 import type { ActivityMeter } from './activity-meter.ts';
-import { hopByHopHeaders } from './tunnel-protocol.ts';
+import type { MuxStream } from './multiplexer.ts';
 
-/** Connections to the tool are reused: a browser's requests arrive as many short streams. */
-const toolConnections = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
-
-/** Sends one tunnel stream to the tool as an HTTP/1.1 request and streams the answer back. */
-export function forwardToTool(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, hasBody: boolean, toolPort: number, activity: ActivityMeter): void {
-  const outgoing: OutgoingHttpHeaders = {};
-  for (const name in headers) {
-    if (name.charCodeAt(0) === 58 /* ':' */ || hopByHopHeaders.has(name)) continue;
-    outgoing[name] = headers[name];
-  }
-  outgoing.host = headers[h2.HTTP2_HEADER_AUTHORITY] as string;
-  const toTool = request({
-    host: '127.0.0.1',
-    port: toolPort,
-    method: headers[h2.HTTP2_HEADER_METHOD] as string,
-    path: headers[h2.HTTP2_HEADER_PATH] as string,
-    headers: outgoing,
-    agent: toolConnections,
-  });
-  toTool.on('response', (answer) => respond(stream, answer, activity));
-  toTool.on('error', (error) => fail(stream, notAnswering(toolPort, error)));
-  stream.on('close', () => {
-    if (!toTool.writableFinished || !stream.writableFinished) toTool.destroy();
-  });
-  if (hasBody) stream.pipe(toTool);
-  else toTool.end();
-}
-
-/** A CONNECT stream: raw bytes both ways between the tunnel and the tool's port (WebSockets and other upgrades). */
-export function pipeToTool(stream: ServerHttp2Stream, toolPort: number, activity: ActivityMeter): void {
+/**
+ * A tunnel stream becomes one TCP connection to the tool, bytes relayed both ways: the agent never parses
+ * HTTP (the connect server speaks it to the tool through the stream, keeping connections alive).
+ * A tool that does not listen resets the stream with the reason the proxy shows.
+ */
+export function pipeToTool(stream: MuxStream, toolPort: number, activity: ActivityMeter): void {
+  activity.touch();
   const socket = connect({ host: '127.0.0.1', port: toolPort });
   socket.setNoDelay(true);
+  let connected = false;
   socket.once('connect', () => {
+    connected = true;
     if (stream.destroyed) return socket.destroy();
-    stream.respond({ [h2.HTTP2_HEADER_STATUS]: 200 });
     socket.pipe(stream);
     stream.pipe(socket);
+    // only now: a 'data' listener puts a stream in flowing mode, and bytes must wait for the connection
+    socket.on('data', () => activity.touch());
+    stream.on('data', () => activity.touch());
   });
-  socket.on('data', () => activity.touch());
-  stream.on('data', () => activity.touch());
-  socket.on('error', (error) => fail(stream, notAnswering(toolPort, error)));
-  socket.on('close', () => stream.destroyed || stream.close(h2.NGHTTP2_NO_ERROR));
-  stream.on('close', () => socket.destroy());
-}
-
-function respond(stream: ServerHttp2Stream, answer: IncomingMessage, activity: ActivityMeter): void {
-  if (stream.destroyed) {
-    answer.destroy();
-    return;
-  }
-  const status = answer.statusCode ?? 502;
-  // HTTP/1 allows statuses up to 999, HTTP/2 only 200-599 (1xx are not final answers)
-  const headers: Http2Headers = { [h2.HTTP2_HEADER_STATUS]: status >= 200 && status <= 599 ? status : 502 };
-  for (const name in answer.headers) {
-    if (!hopByHopHeaders.has(name)) headers[name] = answer.headers[name];
-  }
-  try {
-    stream.respond(headers);
-  } catch (error) {
-    answer.destroy();
-    fail(stream, `the tool's answer cannot cross the tunnel: ${(error as Error).message}`);
-    return;
-  }
-  answer.pipe(stream);
-  answer.once('end', () => activity.touch());
-}
-
-function fail(stream: ServerHttp2Stream, message: string): void {
-  if (stream.destroyed) return;
-  if (stream.headersSent) {
-    stream.close(h2.NGHTTP2_INTERNAL_ERROR);
-    return;
-  }
-  stream.respond({ [h2.HTTP2_HEADER_STATUS]: 502, 'content-type': 'text/plain; charset=utf-8' });
-  stream.end(`${message}\n`);
-}
-
-function notAnswering(toolPort: number, error: Error): string {
-  return `the tool is not answering on port ${toolPort} (${(error as NodeJS.ErrnoException).code ?? error.message})`;
+  socket.on('error', (error) => {
+    const code = (error as NodeJS.ErrnoException).code ?? error.message;
+    stream.reset(connected ? `the connection to the tool failed (${code})` : `the tool is not answering on port ${toolPort} (${code})`);
+  });
+  stream.on('error', () => socket.destroy());
 }

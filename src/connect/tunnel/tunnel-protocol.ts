@@ -4,37 +4,22 @@
  * 1. The agent dials out: `GET /connect/v1/tunnel` with `Connection: Upgrade`, `Upgrade: berth-tunnel/1`,
  *    `Berth-Session-Id: <id>` and `Authorization: Bearer <agent token>`, over http or https. The server
  *    answers `101 Switching Protocols` (or a 4xx JSON error the agent prints and, for 401/403/404, does not retry).
- * 2. On that socket the roles turn round: the agent is the HTTP/2 server, the connect server the HTTP/2
- *    client. HTTP/2 multiplexes every request of every browser over the one connection, with per-stream
- *    flow control, so a slow download cannot stall a WebSocket beside it.
- * 3. Streams the server opens:
- *    - `GET /_berth/agent/events`: the agent answers 200 and writes one JSON `AgentEvent` per line for as
- *      long as the tunnel lives; its first line is the current status.
- *    - `CONNECT` (`:authority` = `tool`): a raw byte pipe to the tool's TCP port. The proxy writes an
- *      HTTP/1.1 upgrade request (WebSocket) into it and relays whatever comes back.
- *    - anything else: an HTTP request for the tool, sent by the agent to `127.0.0.1:$CONNECT_TOOL_PORT`
- *      with the same method, path and headers; the answer streams back as the stream's response.
- * 4. The server pings every `connect.pingIntervalS`; an agent that hears nothing for three periods
- *    drops the socket and dials again with backoff.
+ * 2. On that socket both ends speak the multiplexer's framing (multiplexer.ts): many byte streams over the
+ *    one connection, each with its own flow-control window, so a slow download cannot stall a WebSocket.
+ * 3. The server opens a stream per connection it wants to the tool; the agent connects it to
+ *    `127.0.0.1:$CONNECT_TOOL_PORT` and relays bytes. The server speaks HTTP/1.1 over these streams and keeps
+ *    them alive like any upstream connections; an upgrade (WebSocket) gets a stream of its own. A tool that
+ *    does not listen resets the stream with the reason.
+ * 4. The agent sends its status and activity as EVENT frames (one JSON `AgentEvent` each), its current
+ *    status first on every connection.
+ * 5. The server pings every `connect.pingIntervalS` and drops a tunnel that misses a whole period; an
+ *    agent that hears no ping for three periods drops the socket and dials again with backoff.
  */
 export const tunnelPath = '/connect/v1/tunnel';
 export const tunnelUpgradeToken = 'berth-tunnel/1';
 export const sessionIdHeader = 'berth-session-id';
-export const eventsPath = '/_berth/agent/events';
-export const toolAuthority = 'tool';
 /** Response header of the 101: the server's ping period in seconds, so the agent knows when silence means death. */
 export const pingIntervalHeader = 'berth-ping-interval';
-
-/**
- * Flow-control windows of both ends. HTTP/2's default 64 KiB window would cap one stream at one window per
- * round trip; 8 MiB per stream lets a 1 MiB response flow without waiting for WINDOW_UPDATEs.
- */
-export const tunnelWindowBytes = 32 * 1024 * 1024;
-export const tunnelSettings = {
-  initialWindowSize: 8 * 1024 * 1024,
-  maxConcurrentStreams: 100_000,
-  enableConnectProtocol: false,
-};
 
 /** What the agent says about its tool. */
 export type AgentStatus = 'starting' | 'running' | 'stopped';
@@ -66,7 +51,7 @@ export function parseAgentEvent(line: string): AgentEvent | undefined {
   };
 }
 
-/** HTTP/1.1 headers that describe one hop and must not cross the tunnel (HTTP/2 forbids them). */
+/** HTTP/1.1 headers that describe one hop: not forwarded by the proxy. */
 export const hopByHopHeaders = new Set([
   'connection',
   'keep-alive',
@@ -76,5 +61,4 @@ export const hopByHopHeaders = new Set([
   'te',
   'trailer',
   'http2-settings',
-  'host',
 ]);

@@ -110,9 +110,10 @@ describe('connect tunnel: agent → server, requests and WebSockets through the 
     }
   });
 
-  it('answers 502 for a status HTTP/2 cannot carry, and the agent lives on', async () => {
+  it('relays an unusual status (600) as the tool sent it, and the agent lives on', async () => {
     const odd = await studioRequest(berth.url, host, '/status600', { headers: auth() });
-    assert.equal(odd.status, 502);
+    assert.equal(odd.status, 600);
+    assert.equal(odd.text, 'odd');
     assert.equal((await studioRequest(berth.url, host, '/echo', { headers: auth() })).status, 200);
   });
 
