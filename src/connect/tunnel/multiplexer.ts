@@ -27,6 +27,8 @@ const maxDataFrame = 256 * 1024;
 const maxControlFrame = 64 * 1024;
 /** Credit of a new stream in each direction: a 1 MiB answer flows without waiting for credit. */
 export const windowBytes = 2 * 1024 * 1024;
+/** Consumed bytes are acknowledged once this many have been read (the sender still has the rest of its window). */
+const grantBatchBytes = windowBytes / 4;
 
 export class MultiplexerError extends Error {
   override readonly name = 'MultiplexerError';
@@ -214,6 +216,7 @@ export class MuxStream extends Duplex {
   private receivedSinceGrant = 0;
   private waiting: { chunk: Buffer; callback: (error?: Error | null) => void } | undefined;
   private resetByPeer = false;
+  private resetReason: string | undefined;
 
   constructor(
     private readonly mux: Multiplexer,
@@ -249,7 +252,8 @@ export class MuxStream extends Duplex {
   }
 
   override _read(): void {
-    if (this.receivedSinceGrant === 0) return;
+    // credit goes back in batches: a WINDOW frame per chunk read would cost a system call per 64 KiB
+    if (this.receivedSinceGrant < grantBatchBytes) return;
     const grant = Buffer.allocUnsafe(4);
     grant.writeUInt32BE(this.receivedSinceGrant, 0);
     this.receivedSinceGrant = 0;
@@ -276,7 +280,7 @@ export class MuxStream extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.mux.forget(this.id);
     if (!this.resetByPeer && !(this.readableEnded && this.writableFinished)) {
-      this.mux.send(FrameType.Reset, this.id, Buffer.from(error?.message ?? '', 'utf8'));
+      this.mux.send(FrameType.Reset, this.id, Buffer.from(this.resetReason ?? error?.message ?? '', 'utf8'));
     }
     const waiting = this.waiting;
     this.waiting = undefined;
@@ -286,7 +290,8 @@ export class MuxStream extends Duplex {
 
   /** Resets the stream with a reason the peer sees (e.g. why the tool could not be reached). */
   reset(reason: string): void {
-    this.destroy(new MultiplexerError(reason));
+    this.resetReason = reason;
+    this.destroy();
   }
 
   // what http.Agent calls on a kept-alive connection

@@ -77,7 +77,7 @@ export interface TunnelAcceptance {
 
 /**
  * Answers an agent's `GET /connect/v1/tunnel` upgrade: checks its session and token, switches protocols
- * and starts HTTP/2 over the socket. Refusals are JSON errors the agent prints.
+ * and starts the multiplexer on the socket. Refusals are JSON errors the agent prints.
  */
 export async function acceptTunnel(
   req: IncomingMessage,
