@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { ociReference, type GeneratedLayout } from './oci-image.ts';
-import { freePort, run, stopProcess } from './processes.ts';
+import { freePort, run, stopProcess, watchChild } from './processes.ts';
 
 /**
  * A real CNCF distribution registry (`docker-registry` 2.8) as an upstream for pull-through tests,
@@ -59,7 +59,6 @@ export interface DistributionOptions {
 
 const startTimeoutMs = 20_000;
 /** Enough of the registry's log to say why it did not start. */
-const maxLogChars = 16 * 1024;
 
 export async function startDistribution(options: DistributionOptions = {}): Promise<Distribution> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-distribution-'));
@@ -123,24 +122,16 @@ async function registryConfig(dir: string, port: number, options: DistributionOp
 
 /** Resolves once `/v2/` answers (200, or 401 behind htpasswd); rejects with the registry's log if it exits or never answers. */
 async function waitUntilServing(child: ChildProcess, url: string): Promise<void> {
-  let log = '';
-  const keep = (data: Buffer) => (log = (log + data.toString()).slice(-maxLogChars));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  let exited: string | undefined;
-  child.once('exit', (code, signal) => (exited = `exited (${code ?? signal})`));
-  child.once('error', (error) => (exited = `failed to start: ${error.message}`));
+  const watch = watchChild(child);
   const deadline = Date.now() + startTimeoutMs;
   while (Date.now() < deadline) {
-    if (exited) break;
+    if (watch.exited()) break;
     const status = await fetch(`${url}/v2/`).then((r) => r.status, () => undefined);
     if (status === 200 || status === 401) return;
     await sleep(50);
   }
-  throw new Error(`docker-registry ${exited ?? `did not answer within ${startTimeoutMs} ms`}\n${log}`);
+  throw new Error(`docker-registry ${watch.exited() ?? `did not answer within ${startTimeoutMs} ms`}\n${watch.log()}`);
 }
-
-
 
 /**
  * A forwarding HTTP proxy on 127.0.0.1 that records every request before passing it on to `target`

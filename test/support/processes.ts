@@ -55,3 +55,15 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** Keeps the tail of a starting child's output and why it ended, for the error a failed start reports. */
+export function watchChild(child: ChildProcess, maxLogChars = 8 * 1024): { log: () => string; exited: () => string | undefined } {
+  let log = '';
+  const keep = (data: Buffer) => (log = (log + data.toString()).slice(-maxLogChars));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  let exited: string | undefined;
+  child.once('exit', (code, signal) => (exited = `exited (${code ?? signal})`));
+  child.once('error', (error) => (exited = `failed to start: ${error.message}`));
+  return { log: () => log, exited: () => exited };
+}

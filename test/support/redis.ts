@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, stopProcess } from './processes.ts';
+import { freePort, stopProcess, watchChild } from './processes.ts';
 
 /**
  * A real, throwaway redis-server on 127.0.0.1: an ephemeral port, no persistence, its own working
@@ -21,7 +21,6 @@ export interface RedisServer {
 const startTimeoutMs = 10_000;
 /** Another process may take the free port between our probe and redis binding it; try a fresh one. */
 const portAttempts = 3;
-const maxLogChars = 8 * 1024;
 
 export interface RedisOptions {
   /** Require this password (`requirepass`) of every client. */
@@ -62,26 +61,19 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   }
 }
 
-
 type StartResult = { ok: true } | { ok: false; portTaken: boolean; reason: string };
 
 /** Waits until the server answers PING, or exits, or the start timeout passes. */
 async function waitForPong(server: ChildProcess, port: number, password: string | undefined): Promise<StartResult> {
-  let log = '';
-  const keep = (data: Buffer) => (log = (log + data.toString()).slice(-maxLogChars));
-  server.stdout!.on('data', keep);
-  server.stderr!.on('data', keep);
-  let exited: string | undefined;
-  server.once('exit', (code, signal) => (exited = `exited (${code ?? signal})`));
-  server.once('error', (error) => (exited = `failed to start: ${error.message}`));
+  const watch = watchChild(server);
   const deadline = Date.now() + startTimeoutMs;
-  while (!exited && Date.now() < deadline) {
+  while (!watch.exited() && Date.now() < deadline) {
     if (await answersPing(port, password)) return { ok: true };
     await sleep(25);
   }
   // An exit event may still be on its way when the log already says why.
-  const reason = `${exited ?? `no PONG within ${startTimeoutMs} ms`}\n${log}`;
-  return { ok: false, portTaken: /address already in use/i.test(log), reason };
+  const reason = `${watch.exited() ?? `no PONG within ${startTimeoutMs} ms`}\n${watch.log()}`;
+  return { ok: false, portTaken: /address already in use/i.test(watch.log()), reason };
 }
 
 /** One RESP round trip on a fresh socket (AUTH first when a password is set); any failure counts as "not yet". */
