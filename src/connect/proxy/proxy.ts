@@ -79,7 +79,7 @@ export class StudioProxy {
     res.writeHead(301, { Location: target.prefix + (query === undefined ? '' : `?${query}`) }).end();
   }
 
-  private throughTunnel(req: IncomingMessage, res: ServerResponse, tunnel: ServerTunnel): void {
+  private throughTunnel(req: IncomingMessage, res: ServerResponse, tunnel: ServerTunnel, retry = true): void {
     const toTool = request({
       agent: tunnel.httpAgent,
       method: req.method,
@@ -94,13 +94,20 @@ export class StudioProxy {
       answer.on('aborted', () => res.destroy());
     });
     toTool.on('error', (error) => {
+      // A kept-alive connection the tool closed just as this request went out: a request without a body can
+      // go again, once, on a new connection (as browsers do) instead of failing.
+      if (retry && toTool.reusedSocket && !hasBody(req) && !res.headersSent && tunnel.isOpen) return this.throughTunnel(req, res, tunnel, false);
       if (!res.headersSent) sendMessagePage(res, 502, 'The studio is not reachable', toolFailure(error));
       else res.destroy();
     });
     res.on('close', () => {
       if (!res.writableFinished) toTool.destroy();
     });
-    req.pipe(toTool);
+    if (hasBody(req)) req.pipe(toTool);
+    else {
+      req.resume();
+      toTool.end();
+    }
   }
 
   private upgradeThroughTunnel(req: IncomingMessage, socket: Duplex, head: Buffer, tunnel: ServerTunnel): void {
@@ -171,6 +178,11 @@ export class StudioProxy {
     upstream.on('close', () => socket.destroy());
     socket.on('close', () => upstream.destroy());
   }
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return length !== undefined ? length !== '0' : req.headers['transfer-encoding'] !== undefined;
 }
 
 /** The tool's answer headers, except hop-by-hop ones and cookies it may not set. */

@@ -241,6 +241,40 @@ describe('connect tunnel: session states and refusals', () => {
     }
   });
 
+  it('sends a GET again on a new connection when the tool closed the kept-alive one it went out on', async () => {
+    // a tool that answers the first request of each connection, keep-alive, and closes a connection when a
+    // second request arrives on it: the race every keep-alive proxy meets when a tool's idle timeout fires
+    const { createServer } = await import('node:net');
+    const tool = createServer((socket) => {
+      let requests = 0;
+      socket.on('data', (data) => {
+        if (!data.toString().includes('\r\n\r\n')) return;
+        requests += 1;
+        if (requests > 1) return void socket.destroy();
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok');
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => tool.listen(0, '127.0.0.1', resolve));
+    const created = await createSession(berth);
+    const host = studioHost(berth.url, created.session.id);
+    const tunnel = tunnelFor(berth, created, (tool.address() as { port: number }).port);
+    const auth = { 'berth-session-token': berth.adminToken };
+    try {
+      tunnel.start();
+      tunnel.report({ type: 'status', status: 'running' });
+      await eventually('the first answer', async () => ((await studioRequest(berth.url, host, '/', { headers: auth })).status === 200 ? true : undefined));
+      for (let i = 0; i < 5; i++) {
+        const again = await studioRequest(berth.url, host, `/${i}`, { headers: auth });
+        assert.equal(again.status, 200, again.text);
+        assert.equal(again.text, 'ok');
+      }
+    } finally {
+      await tunnel.close();
+      tool.close();
+    }
+  });
+
   it('refuses an agent with a wrong token for good, and one for a deleted session', async () => {
     const created = await createSession(berth);
     const wrong = new AgentTunnel({ connectUrl: berth.url, sessionId: created.session.id, token: 'bsa_wrong', toolPort: 1, log: () => undefined });
