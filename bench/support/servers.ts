@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A server process the benchmark started; it is only ever stopped by its own PID. */
@@ -44,16 +43,7 @@ export function startProcess(command: string, args: string[], options: { logFile
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
+export { pickFreePort as freePort } from '../../src/connect/agent/port-probe.ts';
 
 /** Polls `url` until it answers with `expectedStatus`; fails with the server's log when it does not in time. */
 export async function waitForHttp(url: string, expectedStatus: number, server: ServerProcess, timeoutMs = 30_000): Promise<void> {

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
 
 export interface RunResult {
   code: number | null;
@@ -45,16 +44,7 @@ export async function stopProcess(child: ChildProcess, graceMs = 5_000): Promise
 }
 
 /** A port on 127.0.0.1 that was free a moment ago: for a server to bind, or for a client to find closed. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { pickFreePort as freePort } from '../../src/connect/agent/port-probe.ts';
 
 /** Keeps the tail of a starting child's output and why it ended, for the error a failed start reports. */
 export function watchChild(child: ChildProcess, maxLogChars = 8 * 1024): { log: () => string; exited: () => string | undefined } {

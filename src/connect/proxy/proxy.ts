@@ -48,12 +48,10 @@ export class StudioProxy {
     if (access.kind === 'login') return void res.writeHead(302, { Location: access.location, 'Set-Cookie': access.setCookie, 'Cache-Control': 'no-store' }).end();
     if (access.kind === 'denied') return sendMessagePage(res, access.status, access.status === 401 ? 'Log in first' : 'Not allowed', access.message);
     if (access.setCookie) res.appendHeader('Set-Cookie', access.setCookie);
-    const tunnel = this.options.hub.local(session.id);
-    if (tunnel?.isOpen && tunnel.toolStatus === 'running') return this.throughTunnel(req, res, tunnel);
-    const holder = tunnel ? undefined : await this.remoteHolder(req, session.id);
-    if (holder) return this.toReplica(req, res, holder);
-    const { title, message } = unavailable(session, tunnel);
-    sendMessagePage(res, 503, title, message, undefined, { 'Retry-After': '2' });
+    const route = await this.routeOf(req, session);
+    if ('tunnel' in route) return this.throughTunnel(req, res, route.tunnel);
+    if ('holder' in route) return this.toReplica(req, res, route.holder);
+    sendMessagePage(res, 503, route.title, route.message, undefined, { 'Retry-After': '2' });
   }
 
   async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: StudioTarget): Promise<void> {
@@ -66,12 +64,18 @@ export class StudioProxy {
       const status = access.kind === 'denied' ? access.status : 401;
       return endSocketWithPage(socket, status, 'Not allowed', access.kind === 'denied' ? access.message : 'Open the studio in the browser to log in first.');
     }
+    const route = await this.routeOf(req, session);
+    if ('tunnel' in route) return this.upgradeThroughTunnel(req, socket, head, route.tunnel);
+    if ('holder' in route) return this.upgradeAtReplica(req, socket, head, route.holder);
+    endSocketWithPage(socket, 503, route.title, route.message, { 'Retry-After': '2' });
+  }
+
+  /** Where a request for the session goes: its tunnel here, the replica holding it, or nowhere (and why). */
+  private async routeOf(req: IncomingMessage, session: ConnectSession): Promise<{ tunnel: ServerTunnel } | { holder: RouteHolder } | Unavailable> {
     const tunnel = this.options.hub.local(session.id);
-    if (tunnel?.isOpen && tunnel.toolStatus === 'running') return this.upgradeThroughTunnel(req, socket, head, tunnel);
+    if (tunnel?.isOpen && tunnel.toolStatus === 'running') return { tunnel };
     const holder = tunnel ? undefined : await this.remoteHolder(req, session.id);
-    if (holder) return this.upgradeAtReplica(req, socket, head, holder);
-    const { title, message } = unavailable(session, tunnel);
-    endSocketWithPage(socket, 503, title, message, { 'Retry-After': '2' });
+    return holder ? { holder } : unavailable(session, tunnel);
   }
 
   private addSlash(req: IncomingMessage, res: ServerResponse, target: StudioTarget): void {
@@ -195,7 +199,7 @@ function toolAnswerHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
 
 /** Why the tool could not be reached, as the agent or the tunnel said it. */
 function toolFailure(error: Error): string {
-  if (error instanceof MultiplexerError) return error.message === 'the tunnel closed' ? 'Its tunnel closed before the tool answered; try again.' : `${error.message}.`;
+  if (error instanceof MultiplexerError) return error.reason === 'closed' ? 'Its tunnel closed before the tool answered; try again.' : `${error.message}.`;
   return `The tool's answer broke off (${(error as NodeJS.ErrnoException).code ?? error.message}).`;
 }
 
@@ -270,8 +274,13 @@ function requestHead(req: IncomingMessage, headers: OutgoingHttpHeaders): string
   return `${head}\r\n`;
 }
 
+interface Unavailable {
+  title: string;
+  message: string;
+}
+
 /** Why a session's tool cannot be reached now, from its tunnel's live status or else its recorded one. */
-function unavailable(session: ConnectSession, tunnel: ServerTunnel | undefined): { title: string; message: string } {
+function unavailable(session: ConnectSession, tunnel: ServerTunnel | undefined): Unavailable {
   switch (tunnel?.toolStatus ?? session.agentStatus) {
     case 'stopped':
       return {

@@ -30,8 +30,15 @@ export const windowBytes = 2 * 1024 * 1024;
 /** Consumed bytes are acknowledged once this many have been read (the sender still has the rest of its window). */
 const grantBatchBytes = windowBytes / 4;
 
+/** Why a stream or the tunnel failed: the tunnel closed, the peer reset the stream, or the peer broke the protocol. */
 export class MultiplexerError extends Error {
   override readonly name = 'MultiplexerError';
+  constructor(
+    message: string,
+    readonly reason: 'closed' | 'reset' | 'protocol',
+  ) {
+    super(message);
+  }
 }
 
 export interface MultiplexerEvents {
@@ -59,12 +66,12 @@ export class Multiplexer extends EventEmitter<MultiplexerEvents> {
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', () => undefined);
     socket.once('end', () => socket.destroy());
-    socket.once('close', () => this.shutDown(new MultiplexerError('the tunnel closed')));
+    socket.once('close', () => this.shutDown(new MultiplexerError('the tunnel closed', 'closed')));
   }
 
   /** Opens a stream to the peer (the connect server's side). */
   open(): MuxStream {
-    if (this.closed) throw new MultiplexerError('the tunnel is closed');
+    if (this.closed) throw new MultiplexerError('the tunnel is closed', 'closed');
     const id = this.nextId;
     this.nextId += 2;
     const stream = new MuxStream(this, id);
@@ -80,7 +87,7 @@ export class Multiplexer extends EventEmitter<MultiplexerEvents> {
   /** Resolves when the peer answers; rejects if the tunnel closes first. */
   ping(): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (this.closed) return reject(new MultiplexerError('the tunnel is closed'));
+      if (this.closed) return reject(new MultiplexerError('the tunnel is closed', 'closed'));
       this.pongs.push(resolve);
       this.send(FrameType.Ping, 0);
     });
@@ -102,7 +109,7 @@ export class Multiplexer extends EventEmitter<MultiplexerEvents> {
   /** @internal frames of a stream */
   send(type: FrameType, id: number, payload?: Buffer, written?: (error?: Error | null) => void): void {
     if (this.closed || this.socket.destroyed) {
-      written?.(new MultiplexerError('the tunnel is closed'));
+      written?.(new MultiplexerError('the tunnel is closed', 'closed'));
       return;
     }
     const header = Buffer.allocUnsafe(headerBytes);
@@ -193,7 +200,7 @@ export class Multiplexer extends EventEmitter<MultiplexerEvents> {
   }
 
   private violation(what: string): void {
-    this.shutDown(new MultiplexerError(`protocol violation: ${what}`));
+    this.shutDown(new MultiplexerError(`protocol violation: ${what}`, 'protocol'));
     this.socket.destroy();
   }
 
@@ -239,7 +246,7 @@ export class MuxStream extends Duplex {
   /** @internal */
   remoteReset(reason: string): void {
     this.resetByPeer = true;
-    this.destroy(new MultiplexerError(reason || 'the stream was reset'));
+    this.destroy(new MultiplexerError(reason || 'the stream was reset', 'reset'));
   }
 
   /** @internal */
@@ -284,7 +291,7 @@ export class MuxStream extends Duplex {
     }
     const waiting = this.waiting;
     this.waiting = undefined;
-    waiting?.callback(error ?? new MultiplexerError('the stream was closed'));
+    waiting?.callback(error ?? new MultiplexerError('the stream was closed', 'closed'));
     callback(error);
   }
 

@@ -26,7 +26,8 @@ export class ServerTunnel {
   ) {
     this.closed = new Promise((resolve) => mux.once('close', resolve));
     this.httpAgent = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
-    this.httpAgent.createConnection = () => mux.open() as never;
+    // a tunnel stream stands in for a socket (MuxStream answers the socket calls an Agent makes)
+    this.httpAgent.createConnection = (() => mux.open()) as unknown as Agent['createConnection'];
     this.pinger = setInterval(() => this.ping(), pingIntervalMs);
     this.pinger.unref();
     mux.once('close', () => {
