@@ -71,26 +71,26 @@ export class AgentTunnel {
     });
   }
 
+  /**
+   * Ends the tunnel: a FIN after what is written (the last status, once flushed), the socket destroyed if the
+   * server does not close its side within a second. Requests still in flight are cut: the agent closes only
+   * once its tool is gone, so nothing could answer them.
+   */
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.silenceTimer);
     this.activity.stop();
-    const mux = this.mux;
-    if (mux && !mux.closed) {
-      // streams still open (a request the tool never answers) get two seconds, then the tunnel is cut
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(force);
-          resolve();
-        };
-        const force = setTimeout(done, 2_000);
-        const waitForStreams = () => (mux.streamCount === 0 || mux.closed ? done() : setTimeout(waitForStreams, 20).unref());
-        waitForStreams();
+    const socket = this.socket;
+    if (!socket || socket.destroyed) return;
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => socket.destroy(), 1_000);
+      socket.once('close', () => {
+        clearTimeout(force);
+        resolve();
       });
-      mux.end();
-    }
-    this.socket?.destroy();
+      socket.end();
+    });
   }
 
   private dial(): void {

@@ -93,17 +93,8 @@ export class Multiplexer extends EventEmitter<MultiplexerEvents> {
     });
   }
 
-  get streamCount(): number {
-    return this.streams.size;
-  }
-
   destroy(): void {
     this.socket.destroy();
-  }
-
-  /** Ends the socket once what is queued is written. */
-  end(): void {
-    this.socket.end();
   }
 
   /** @internal frames of a stream */

@@ -231,11 +231,15 @@ describe('connect tunnel: session states and refusals', () => {
       assert.match(page.text, /tunnel closed before the tool answered/);
 
       tunnel = await connectAgain();
-      const cut = studioRequest(berth.url, host, '/half', { headers: auth });
+      // settled at once: the cut may come while the tunnel is still closing
+      const cut = studioRequest(berth.url, host, '/half', { headers: auth }).then(
+        (answer) => answer,
+        (error: Error) => error,
+      );
       await eventually('the tool to see the request', () => tool.seen.some((req) => req.url === '/half'));
       await new Promise((resolve) => setTimeout(resolve, 100));
       await tunnel.close();
-      await assert.rejects(cut, 'a half answer must not end as if complete');
+      assert.ok((await cut) instanceof Error, 'a half answer must not end as if complete');
     } finally {
       await tool.close();
     }
