@@ -3,7 +3,6 @@ import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ConnectSession } from '../connect-sessions.ts';
 import type { RouteHolder } from '../routes/route-store.ts';
-import { hopByHopHeaders } from '../tunnel/tunnel-protocol.ts';
 import { MultiplexerError, type MuxStream } from '../tunnel/multiplexer.ts';
 import type { ServerTunnel } from '../tunnel/server-tunnel.ts';
 import type { TunnelHub } from '../tunnel/tunnel-hub.ts';
@@ -252,6 +251,17 @@ function forwardedHeaders(req: IncomingMessage, keepUpgrade: boolean): OutgoingH
   headers['x-forwarded-port'] = String(portOf(req.headers.host) ?? socket.localPort ?? '');
   return headers;
 }
+
+/** HTTP/1.1 headers that describe one hop: not forwarded by the proxy. */
+const hopByHopHeaders = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+]);
 
 function withoutHopByHop(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};

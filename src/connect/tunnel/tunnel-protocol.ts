@@ -50,15 +50,3 @@ export function parseAgentEvent(line: string): AgentEvent | undefined {
     ...(typeof event.message === 'string' ? { message: event.message.slice(0, 1000) } : {}),
   };
 }
-
-/** HTTP/1.1 headers that describe one hop: not forwarded by the proxy. */
-export const hopByHopHeaders = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'te',
-  'trailer',
-  'http2-settings',
-]);
