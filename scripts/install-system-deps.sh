@@ -6,7 +6,7 @@ declare -A package_of=(
   [skopeo]=skopeo [buildah]=buildah [podman]=podman [dockerd]=docker.io [docker]=docker.io
   [docker-registry]=docker-registry [busybox]=busybox-static [pg_ctlcluster]=postgresql
   [redis-server]=redis-server [wrk]=wrk [newuidmap]=uidmap [htpasswd]=apache2-utils [ab]=apache2-utils
-  [jupyter-notebook]=jupyter-notebook [nginx]=nginx
+  [jupyter-notebook]=jupyter-notebook [nginx]=nginx [jupyterhub]=jupyterhub
 )
 missing=()
 for tool in "${!package_of[@]}"; do

@@ -77,3 +77,10 @@ export function backgroundLine(background: { before: number; after: number }): s
   const noisy = Math.max(background.before, background.after) > 0.1 ? ' — expect noise' : '';
   return `other work on the machine (cores busy while the benchmark idled): ${busy(background.before)} before, ${busy(background.after)} after the measurements${noisy}`;
 }
+
+/** Nearest-rank percentile (p in 0–100) of `values`. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) throw new Error('percentile of nothing');
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}

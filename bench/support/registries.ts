@@ -71,19 +71,31 @@ export async function startDistribution(dir: string): Promise<BenchRegistry> {
   };
 }
 
+/** What a benchmark may add to Berth's start: a config file's content, node flags besides BENCH_BERTH_NODE_FLAGS. */
+export interface BerthProcessOptions {
+  /** Written to berth.yaml in `dir` and passed as BERTH_CONFIG (e.g. `{ studios: { allowedWorkspaces: null } }`). */
+  config?: Record<string, unknown>;
+  nodeFlags?: string[];
+}
+
 /**
  * Berth out of process, as an operator starts it (`berth up`), with SQLite in its data directory.
  * Inherited BERTH_* variables are dropped so that the machine's environment cannot change what is
  * measured; extra node flags (e.g. `--cpu-prof`) come from BENCH_BERTH_NODE_FLAGS.
  */
-export async function startBerthProcess(dir: string): Promise<BenchRegistry> {
+export async function startBerthProcess(dir: string, options: BerthProcessOptions = {}): Promise<BenchRegistry & { adminToken: string }> {
   await mkdir(dir, { recursive: true });
   const port = await freePort();
   const dataDir = join(dir, 'data');
   const adminToken = `berth_bench-${randomBytes(16).toString('hex')}`;
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('BERTH_')));
   env.BERTH_ADMIN_TOKEN = adminToken;
-  const nodeFlags = (process.env.BENCH_BERTH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  if (options.config) {
+    const configFile = join(dir, 'berth.yaml');
+    await writeFile(configFile, stringify(options.config));
+    env.BERTH_CONFIG = configFile;
+  }
+  const nodeFlags = [...(process.env.BENCH_BERTH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean), ...(options.nodeFlags ?? [])];
   const server = startProcess(process.execPath, [...nodeFlags, join(projectRoot, 'bin/berth.js'), 'up', '--port', String(port), '--data', dataDir], {
     logFile: join(dir, 'berth.log'),
     cwd: projectRoot,
@@ -99,6 +111,7 @@ export async function startBerthProcess(dir: string): Promise<BenchRegistry> {
     label: 'Berth',
     host,
     server,
+    adminToken,
     repository: (path) => `admin/${path}`,
     destinationFlags: ['--dest-creds', `admin:${adminToken}`],
     sourceFlags: ['--src-creds', `admin:${adminToken}`],

@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { z } from 'zod';
 import type { BuilderConfig } from '../config/schema.ts';
 import { externalBase } from '../http/request-base.ts';
@@ -9,8 +8,8 @@ import type { BuildLogs } from '../builder/builds/build-logs.ts';
 import type { BuildService } from '../builder/builds/build-service.ts';
 import type { BuildRecord } from '../builder/builds/build-store.ts';
 import { ContainerRequestError, parseContainerRequest, type ContainerRequest } from '../builder/builds/container-request.ts';
-import { studioContainerRequest } from '../builder/builds/studio-request.ts';
-import { buildPlanLimitsOf, problemsOf, withStudioPlan } from '../builder/studio-config/studio-source.ts';
+import { repositoryContainerRequest, StudioRepositoryError } from '../builder/builds/studio-request.ts';
+import { buildPlanLimitsOf } from '../builder/studio-config/studio-source.ts';
 import type { Credentials } from '../registry/management/credentials.ts';
 import { ApiError, readJson, sendJson, type ApiContext } from './api-context.ts';
 import type { ApiRoute } from './api-face.ts';
@@ -53,15 +52,11 @@ export function buildRoutes(deps: {
     const { remoteConfig: remote, workspace: _workspace, ...options } = parseStudioOptions(body);
     const url = httpsRepository(remote.repository);
     const login = await gitLogin(deps.credentials, await memberWorkspace(deps.identity, ctx, body.workspace), url, remote.credential);
-    const source = { url, revision: remote.revision, ...login, limits: planLimits, parentDir: deps.workDir };
-    await mkdir(deps.workDir, { recursive: true, mode: 0o700 });
     try {
-      return await withStudioPlan(source, (plan) => studioContainerRequest(plan, options, { ...deps.config, ...planLimits }));
+      return await repositoryContainerRequest({ url, revision: remote.revision, login, options, limits: { ...deps.config, ...planLimits }, workDir: deps.workDir });
     } catch (error) {
-      const problems = problemsOf(error);
-      if (!problems) throw error;
-      const listed = problems.map((problem) => `${problem.file ?? remote.repository}${problem.line ? ` line ${problem.line}` : ''}: ${problem.message}`).join('\n');
-      throw new ApiError(400, 'INVALID_STUDIO_REPOSITORY', `the studio repository cannot be built:\n${listed}`);
+      if (error instanceof StudioRepositoryError) throw new ApiError(400, 'INVALID_STUDIO_REPOSITORY', error.message);
+      throw error;
     }
   };
   const visible = async (ctx: ApiContext): Promise<BuildRecord> => {

@@ -5,9 +5,13 @@ import { clientFor, integer } from './arguments.ts';
 import { CliError } from './client.ts';
 import { printTable } from './output.ts';
 import { buildCommands } from './build-commands.ts';
+import { computeEnvCommands } from './compute-env-commands.ts';
 import { imageCommands } from './image-commands.ts';
 import { registryCommands } from './registry-commands.ts';
 import { studioConfigCommands } from './studio-config-commands.ts';
+import { credentialCommands } from './credential-commands.ts';
+import { workspaceCommands } from './workspace-commands.ts';
+import { studioCommands } from './studio-commands.ts';
 
 const program = new Command('berth').description('Berth: interactive research Studios, their images and their registry').showHelpAfterError();
 
@@ -28,6 +32,8 @@ program
     const config = await loadConfig({
       file: options.config,
       overrides: { dataDir: data, server: { port: options.port, host: options.host } },
+      // The all-in-one server is ready to use: the admin's workspace may run studios (a file may say otherwise).
+      defaults: { studios: { allowedWorkspaces: ['admin'] } },
     });
     const server = await startServer(config);
     if (server.bootstrap.generatedToken) {
@@ -132,13 +138,6 @@ workspaces
     printTable(['WORKSPACE', 'ROLE', 'REGISTRY ID'], result.workspaces.map((w) => [w.slug, w.role, w.registryId]));
   });
 workspaces
-  .command('add <slug>')
-  .option('--organization <name>', 'organization it belongs to')
-  .action(async (slug: string, options: { organization?: string }, command: Command) => {
-    await clientFor(command).call('POST', '/api/workspaces', { slug, organization: options.organization });
-    console.log(`created workspace ${slug}`);
-  });
-workspaces
   .command('member <workspace> <user> <role>')
   .description('set a member role: view, launch, maintain, admin, owner, or none to remove')
   .action(async (workspace: string, user: string, role: string, _options: unknown, command: Command) => {
@@ -153,6 +152,10 @@ registryCommands(program.command('registry').description('the OCI registry and i
 imageCommands(program.command('image').description('images in the registry'));
 buildCommands(program.command('build').description('builds: Dockerfiles and conda environments become images'));
 studioConfigCommands(program.command('studio-config').description('Studio repositories: .seqera/studio-config.yaml'));
+workspaceCommands(program, workspaces);
+credentialCommands(program.command('credentials').description('registry, AWS and GitHub credentials of a workspace (secrets from standard input)'));
+studioCommands(program.command('studios').description('studios: define, start, stop, open and follow interactive sessions'));
+computeEnvCommands(program.command('compute-envs').description('compute environments: where studios run (local, docker, kubernetes)'));
 
 // bin/berth.js hands `berth agent` to the agent before this file loads: it passes the tool's command line on
 // verbatim (`--entrypoint`, `--`) and must not load the control plane. Listed here for `berth --help`.

@@ -14,16 +14,19 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Values from command-line flags, highest precedence. */
   overrides?: DeepPartial<BerthConfig>;
+  /** Defaults of the command (e.g. `berth up`'s embedded setup), lowest precedence: below the file. */
+  defaults?: DeepPartial<BerthConfig>;
 }
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
-/** Reads file, environment and flags (in rising precedence) and validates the result. */
+/** Reads command defaults, file, environment and flags (in rising precedence) and validates the result. */
 export async function loadConfig(options: LoadOptions = {}): Promise<BerthConfig> {
   const env = options.env ?? process.env;
   const file = options.file ?? env.BERTH_CONFIG ?? (existsSync('berth.yaml') ? 'berth.yaml' : undefined);
   const fromFile = file ? await readConfigFile(file) : {};
-  const merged = deepMerge(deepMerge(fromFile, environmentValues(env)), (options.overrides ?? {}) as Tree);
+  const layered = deepMerge(deepMerge((options.defaults ?? {}) as Tree, fromFile), environmentValues(env));
+  const merged = deepMerge(layered, (options.overrides ?? {}) as Tree);
   return validate(merged, file);
 }
 
@@ -50,11 +53,20 @@ async function readConfigFile(file: string): Promise<Tree> {
   return value as Tree;
 }
 
+/** BERTH_STUDIO_TEMPLATES_<KEY>_<FIELD>: one field of one template (KEY `MY_TOOL` is template `my-tool`). */
+const templateVariable = /^BERTH_STUDIO_TEMPLATES_([A-Z0-9_]+?)_(REPOSITORY|TOOL|PORT|STATUS|ICON)$/;
+const templateFields: Record<string, string> = { REPOSITORY: 'repository', TOOL: 'tool', PORT: 'port', STATUS: 'status', ICON: 'icon' };
+
 function environmentValues(env: NodeJS.ProcessEnv): Tree {
   const result: Tree = {};
   const known = new Set<string>([...Object.keys(serverEnvironment), ...clientEnvironment]);
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('BERTH_') || raw === undefined) continue;
+    const template = templateVariable.exec(name);
+    if (template) {
+      setPath(result, ['studios', 'templates', template[1]!.toLowerCase().replaceAll('_', '-'), templateFields[template[2]!]!], template[2] === 'PORT' ? coerce(raw) : raw);
+      continue;
+    }
     if (!known.has(name)) {
       throw new ConfigError(`unknown environment variable ${name}; known: ${[...known].sort().join(', ')}`);
     }

@@ -172,6 +172,40 @@ export const connectSchema = z
     }
   });
 
+export const templateStatuses = ['recommended', 'deprecated', 'experimental', 'unsupported'] as const;
+
+/** One template's settings as a file or BERTH_STUDIO_TEMPLATES_<KEY>_<FIELD> gives them; unset fields keep the built-in value. */
+export const templateSettingsSchema = z
+  .object({
+    repository: z.string().min(1).max(512).optional().describe('image repository of the template (without a tag)'),
+    tool: z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/).optional().describe('the tool: jupyter, vscode, rstudio, xpra or your own'),
+    port: port.optional().describe('port the tool listens on when it cannot be told $CONNECT_TOOL_PORT'),
+    status: z.enum(templateStatuses).optional().describe('recommended, deprecated, experimental or unsupported'),
+    icon: z.string().min(1).max(2048).optional().describe('icon URL or name'),
+    versions: z.array(z.string().regex(/^[A-Za-z0-9._]+-[A-Za-z0-9._]+$/, 'must be <tool_version>-<agent_version>')).optional().describe('image tags, newest last'),
+    hostCommand: z.array(z.string()).min(1).optional().describe('command the local runner starts on the Berth host; {port} and {prefix} are filled in'),
+  })
+  .strict();
+
+export const studiosSchema = z
+  .object({
+    allowedWorkspaces: z
+      .array(z.string().min(1))
+      .nullable()
+      .default([])
+      .describe('workspaces (slugs or ids) that may use Studios: [] none (the default), null all'),
+    templates: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'template keys are lower-case letters, digits and -'), templateSettingsSchema).default({}).describe('templates added or changed by key (jupyter, vscode, rstudio, xpra or new ones)'),
+    templatesFile: z.string().min(1).optional().describe('YAML or JSON file of studio templates that adds to or replaces the built-in ones'),
+    defaultLifespanHours: z.number().min(0).max(8_760).default(8).describe('a session stops itself after this long unless its studio or workspace says otherwise; 0 = never'),
+    idleStopMinutes: z.number().int().min(0).default(0).describe('stop a running session after this long without traffic; 0 = never'),
+    forceStopAfterS: z.number().int().min(1).default(120).describe('a session still stopping after this long is killed, seconds'),
+    startTimeoutS: z.number().int().min(5).default(600).describe('a session not running this long after its compute was started is errored, seconds'),
+    reconcileIntervalS: z.number().min(0.1).max(300).default(5).describe('how often sessions are checked against their runners, seconds'),
+    computeCheckIntervalS: z.number().int().min(0).default(300).describe('how often compute environments are re-checked, seconds; 0 = only on create'),
+    gracePeriodS: z.number().int().min(0).max(3_600).default(30).describe('time a tool gets between SIGTERM and SIGKILL, seconds'),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     dataDir: z.string().min(1).default('berth-data').describe('directory for the database, blobs and keys'),
@@ -181,6 +215,7 @@ export const configSchema = z
     auth: authSchema.default(() => authSchema.parse({})),
     builder: builderSchema.default(() => builderSchema.parse({})),
     connect: connectSchema.default(() => connectSchema.parse({})),
+    studios: studiosSchema.default(() => studiosSchema.parse({})),
   })
   .strict();
 
@@ -191,6 +226,8 @@ export type RegistryConfig = z.infer<typeof registrySchema>;
 export type AuthConfig = z.infer<typeof authSchema>;
 export type BuilderConfig = z.infer<typeof builderSchema>;
 export type ConnectConfig = z.infer<typeof connectSchema>;
+export type StudiosConfig = z.infer<typeof studiosSchema>;
+export type TemplateSettings = z.infer<typeof templateSettingsSchema>;
 
 /** Environment variables the server reads, and the config path each one sets. */
 export const serverEnvironment = {
@@ -214,6 +251,8 @@ export const serverEnvironment = {
   BERTH_CONNECT_ROUTE_STORE: ['connect', 'routeStore'],
   BERTH_REDIS_URL: ['connect', 'redisUrl'],
   BERTH_CONNECT_ADVERTISE_URL: ['connect', 'advertiseUrl'],
+  BERTH_STUDIOS_TEMPLATES_FILE: ['studios', 'templatesFile'],
+  BERTH_STUDIOS_IDLE_STOP_MINUTES: ['studios', 'idleStopMinutes'],
 } as const satisfies Record<string, readonly string[] | null>;
 
 /** Variables that belong to Berth's clients (the CLI, the session agent), not the server: known, so not rejected. */

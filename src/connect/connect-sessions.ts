@@ -119,6 +119,27 @@ export class ConnectSessions {
     await this.db.updateTable('connect_sessions').set({ last_activity_at: at }).where('id', '=', id).execute();
   }
 
+  /**
+   * A new agent token for the session (each run of a studio gets its own; the previous run's agent can no
+   * longer attach). The agent status goes back to `waiting`.
+   */
+  async rotateAgentToken(id: string): Promise<string> {
+    const agentToken = agentTokenPrefix + randomBytes(32).toString('base64url');
+    this.recent.delete(id);
+    await this.db
+      .updateTable('connect_sessions')
+      .set({ agent_token_hash: hashAgentToken(agentToken), agent_status: 'waiting', exit_code: null, status_at: Date.now(), last_activity_at: null })
+      .where('id', '=', id)
+      .execute();
+    this.activityWritten.delete(id);
+    return agentToken;
+  }
+
+  async setPrivate(id: string, isPrivate: boolean): Promise<void> {
+    this.recent.delete(id);
+    await this.db.updateTable('connect_sessions').set({ is_private: isPrivate ? 1 : 0 }).where('id', '=', id).execute();
+  }
+
   /** Deletes the session: its agent token stops working and its URL answers 404. Idempotent. */
   async remove(id: string): Promise<void> {
     this.activityWritten.delete(id);

@@ -8,6 +8,7 @@ import * as m0001 from './migrations/0001-identity-and-registry.ts';
 import * as m0002 from './migrations/0002-registry-management.ts';
 import * as m0003 from './migrations/0003-builds.ts';
 import * as m0004 from './migrations/0004-connect.ts';
+import * as m0005 from './migrations/0005-studios.ts';
 
 export type Db = Kysely<Database>;
 export type DbKind = 'sqlite' | 'postgres';
@@ -24,6 +25,7 @@ const migrations: Record<string, Migration> = {
   '0002-registry-management': m0002,
   '0003-builds': m0003,
   '0004-connect': m0004,
+  '0005-studios': m0005,
 };
 
 const staticProvider: MigrationProvider = { getMigrations: async () => migrations };

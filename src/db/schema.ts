@@ -26,6 +26,10 @@ export interface Database {
   builds: BuildsTable;
   connect_sessions: ConnectSessionsTable;
   web_logins: WebLoginsTable;
+  compute_envs: ComputeEnvsTable;
+  workspace_settings: WorkspaceSettingsTable;
+  studios: StudiosTable;
+  studio_events: StudioEventsTable;
 }
 
 export interface UsersTable {
@@ -159,8 +163,12 @@ export interface CredentialsTable {
   name: string;
   kind: string;
   username: string | null;
+  /** Sealed secret; JSON of the secret fields for providers with more than one. */
   secret_sealed: string;
+  /** JSON of the provider's non-secret fields (registry host, access key id, role ARN…); null for old rows. */
+  fields: string | null;
   created_at: number;
+  updated_at: number | null;
 }
 
 export interface RegistryPoliciesTable {
@@ -258,4 +266,66 @@ export interface WebLoginsTable {
   user_id: string;
   created_at: number;
   expires_at: number;
+}
+
+/** Where sessions run: a runner platform and its settings. */
+export interface ComputeEnvsTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  /** local, docker or kubernetes. */
+  platform: string;
+  /** JSON of the platform's settings. */
+  config: string;
+  /** A workspace credential the runner needs (e.g. a registry or cluster login), by name. */
+  credential_name: string | null;
+  /** AVAILABLE or INVALID (with status_reason). */
+  status: string;
+  status_reason: string | null;
+  checked_at: number | null;
+  created_by: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface WorkspaceSettingsTable {
+  workspace_id: string;
+  /** JSON of the workspace's Studios settings. */
+  studios: string;
+  updated_at: number;
+}
+
+/** A studio: a saved definition and the state of its (one) session. */
+export interface StudiosTable {
+  /** Also the id of its connect session: the first label of its URL. */
+  session_id: string;
+  workspace_id: string;
+  user_id: string;
+  name: string;
+  description: string | null;
+  /** JSON of the definition (template or image or repository, conda, resources, environment, lifespan…). */
+  definition: string;
+  compute_env_id: string | null;
+  /** building, buildFailed, starting, running, stopping, stopped or errored. */
+  status: string;
+  status_message: string | null;
+  stop_reason: string | null;
+  status_at: number;
+  /** JSON of the current or last run (runner handle, build, image, times); null before the first start. */
+  run: string | null;
+  created_at: number;
+  updated_at: number;
+  last_started_at: number | null;
+}
+
+export interface StudioEventsTable {
+  session_id: string;
+  /** 1, 2, 3… per studio. */
+  seq: number;
+  at: number;
+  /** build, pull, start, connect or stop. */
+  step: string;
+  /** pending, in-progress, succeeded, errored or skipped. */
+  status: string;
+  message: string;
 }

@@ -19,6 +19,17 @@ export interface Workspace {
   personalUserId: string | null;
 }
 
+export interface Organization {
+  id: string;
+  name: string;
+}
+
+/** A member of a workspace and their role in it. */
+export interface Member {
+  user: User;
+  role: Role;
+}
+
 export interface ApiTokenInfo {
   id: string;
   name: string;
@@ -143,6 +154,55 @@ export class IdentityStore {
   async findWorkspace(slug: string): Promise<Workspace | undefined> {
     const row = await this.db.selectFrom('workspaces').selectAll().where('slug', '=', slug).executeTakeFirst();
     return row && toWorkspace(row);
+  }
+
+  async findWorkspaceById(id: string): Promise<Workspace | undefined> {
+    const row = await this.db.selectFrom('workspaces').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toWorkspace(row);
+  }
+
+  /** A workspace named by its id or its slug (API clients may send either). */
+  async findWorkspaceByRef(ref: string): Promise<Workspace | undefined> {
+    return (await this.findWorkspaceById(ref)) ?? (await this.findWorkspace(ref));
+  }
+
+  async requireWorkspaceByRef(ref: string): Promise<Workspace> {
+    const workspace = await this.findWorkspaceByRef(ref);
+    if (!workspace) throw new IdentityError('NOT_FOUND', `no workspace "${ref.slice(0, 100)}"`);
+    return workspace;
+  }
+
+  async listOrganizations(): Promise<Organization[]> {
+    return this.db.selectFrom('organizations').select(['id', 'name']).orderBy('name').execute();
+  }
+
+  /** An organization named by its id or its name. */
+  async findOrganization(ref: string): Promise<Organization | undefined> {
+    const byId = await this.db.selectFrom('organizations').select(['id', 'name']).where('id', '=', ref).executeTakeFirst();
+    return byId ?? (await this.db.selectFrom('organizations').select(['id', 'name']).where('name', '=', ref).executeTakeFirst());
+  }
+
+  async requireOrganization(ref: string): Promise<Organization> {
+    const organization = await this.findOrganization(ref);
+    if (!organization) throw new IdentityError('NOT_FOUND', `no organization "${ref.slice(0, 100)}"`);
+    return organization;
+  }
+
+  async workspacesInOrganization(organizationId: string): Promise<Workspace[]> {
+    const rows = await this.db.selectFrom('workspaces').selectAll().where('organization_id', '=', organizationId).orderBy('slug').execute();
+    return rows.map(toWorkspace);
+  }
+
+  /** The members of a workspace with their roles, by user name. */
+  async membersOf(workspaceId: string): Promise<Member[]> {
+    const rows = await this.db
+      .selectFrom('memberships')
+      .innerJoin('users', 'users.id', 'memberships.user_id')
+      .select(['users.id', 'users.name', 'users.is_admin', 'memberships.role'])
+      .where('memberships.workspace_id', '=', workspaceId)
+      .orderBy('users.name')
+      .execute();
+    return rows.map((row) => ({ user: { id: row.id, name: row.name, isAdmin: row.is_admin === 1 }, role: row.role as Role }));
   }
 
   /** The workspace that is the ECR "registry" with this 12-digit id. */

@@ -20,6 +20,9 @@ import type { Face } from './http-server.ts';
 
 export interface BuilderPart {
   wave: Face;
+  /** For the studios part: sessions' builds go through the same service and targets. */
+  builds: BuildService;
+  targets: BuildTargets;
   apiRoutes: ApiRoute[];
   /** Re-queues builds a previous run left unfinished; call once the listener is up (executors push to it). */
   startup: () => Promise<unknown>;
@@ -62,6 +65,8 @@ export function composeBuilder(deps: {
     log: deps.log,
   });
   return {
+    builds,
+    targets,
     wave: new WaveFace({ builds, logs, identity: deps.identity, limits: config, publicUrl: deps.server.publicUrl }),
     apiRoutes: [
       ...buildRoutes({ builds, logs, identity: deps.identity, credentials, config, publicUrl: deps.server.publicUrl, workDir: join(deps.dataDir, 'builds', 'work') }),

@@ -30,6 +30,7 @@ export interface ConnectPart {
   login: Face;
   sessions: ConnectSessions;
   hub: TunnelHub;
+  routing: StudioRouting;
   apiRoutes: ApiRoute[];
   jobs: PeriodicJob[];
   /** Every HTTP upgrade of the listener: agents' tunnels and studios' WebSockets. */
@@ -84,6 +85,7 @@ export async function composeConnect(deps: {
     login,
     sessions,
     hub,
+    routing,
     apiRoutes,
     jobs: [{ name: 'expired web login sweep', everyS: 3_600, run: () => webLogins.removeExpired() }],
     upgrade,

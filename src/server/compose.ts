@@ -11,6 +11,7 @@ import { IdentityStore } from '../identity/identity-store.ts';
 import { SecretBox } from '../secrets/secret-box.ts';
 import { composeBuilder } from './compose-builder.ts';
 import { composeConnect } from './compose-connect.ts';
+import { composeStudios } from './compose-studios.ts';
 import { composeRegistry } from './compose-registry.ts';
 import { createHttpServer, listen } from './http-server.ts';
 
@@ -62,7 +63,25 @@ export async function startServer(config: BerthConfig, log: (line: string) => vo
       log,
     });
     closers.unshift(connect.close);
-    const api = new ApiFace(identity, [...identityRoutes(identity, accessKeys), ...registry.apiRoutes, ...builder.apiRoutes, ...connect.apiRoutes]);
+    const studios = await composeStudios({
+      config: config.studios,
+      builder: config.builder,
+      connect: config.connect,
+      server: config.server,
+      dataDir,
+      database,
+      identity,
+      registry: registry.domain,
+      builds: builder.builds,
+      targets: builder.targets,
+      sessions: connect.sessions,
+      hub: connect.hub,
+      routing: connect.routing,
+      internalHost: () => internalHost,
+      log,
+    });
+    closers.unshift(studios.close);
+    const api = new ApiFace(identity, [...identityRoutes(identity, accessKeys), ...registry.apiRoutes, ...builder.apiRoutes, ...connect.apiRoutes, ...studios.apiRoutes]);
 
     let ready = false;
     const server = createHttpServer({
@@ -86,7 +105,8 @@ export async function startServer(config: BerthConfig, log: (line: string) => vo
     const guarded = (name: string, work: () => Promise<unknown>) => () => work().catch((error) => log(`${name} failed: ${(error as Error).message}`));
     await guarded('startup', registry.startup)();
     await guarded('build recovery', builder.startup)();
-    for (const job of [...registry.jobs, ...connect.jobs]) {
+    await guarded('session recovery', studios.startup)();
+    for (const job of [...registry.jobs, ...connect.jobs, ...studios.jobs]) {
       if (job.everyS <= 0) continue;
       const timer = setInterval(guarded(job.name, job.run), job.everyS * 1000);
       timer.unref();

@@ -1,5 +1,6 @@
+import { mkdir } from 'node:fs/promises';
 import type { CheckedPlan } from '../studio-config/studio-source.ts';
-import { contextFilesOf } from '../studio-config/studio-source.ts';
+import { contextFilesOf, problemsOf, withStudioPlan } from '../studio-config/studio-source.ts';
 import type { BuildPlanLimits } from '../studio-config/build-plan.ts';
 import { contextDigest, ContainerRequestError, parseContainerRequest, type ContainerRequest, type RequestLimits } from './container-request.ts';
 
@@ -32,4 +33,36 @@ export async function studioContainerRequest(plan: CheckedPlan, options: StudioB
   }
   if (baseImage) return parseContainerRequest({ ...options, containerImage: baseImage }, limits);
   throw new ContainerRequestError('The studio repository has no template of its own (session.template.kind: none) and no conda environment: there is nothing to build');
+}
+
+/** A studio repository that cannot be built; the message lists each problem with its file and line. */
+export class StudioRepositoryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StudioRepositoryError';
+  }
+}
+
+/**
+ * Clones a studio repository (with an optional host-bound login) into `workDir` and turns it into the container
+ * request it describes. Problems of the repository become one StudioRepositoryError listing them all.
+ */
+export async function repositoryContainerRequest(input: {
+  url: string;
+  revision: string | undefined;
+  login: { token: string | null; username: string | undefined };
+  options: StudioBuildOptions;
+  limits: RequestLimits & Partial<BuildPlanLimits>;
+  workDir: string;
+}): Promise<ContainerRequest> {
+  const source = { url: input.url, revision: input.revision, ...input.login, limits: input.limits, parentDir: input.workDir };
+  await mkdir(input.workDir, { recursive: true, mode: 0o700 });
+  try {
+    return await withStudioPlan(source, (plan) => studioContainerRequest(plan, input.options, input.limits));
+  } catch (error) {
+    const problems = problemsOf(error);
+    if (!problems) throw error;
+    const listed = problems.map((problem) => `${problem.file ?? input.url}${problem.line ? ` line ${problem.line}` : ''}: ${problem.message}`).join('\n');
+    throw new StudioRepositoryError(`the studio repository cannot be built:\n${listed}`);
+  }
 }

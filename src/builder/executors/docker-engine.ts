@@ -84,6 +84,11 @@ export class DockerEngine {
     if (pending.trim() !== '') onMessage(JSON.parse(pending) as EngineMessage);
   }
 
+  /** A call whose answer the caller reads itself, as bytes (container logs are a binary stream); unread, any status. */
+  response(call: EngineRequest): Promise<IncomingMessage> {
+    return this.send(call);
+  }
+
   private send(call: EngineRequest): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const req = request({
