@@ -197,7 +197,7 @@ export const studiosSchema = z
     templates: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'template keys are lower-case letters, digits and -'), templateSettingsSchema).default({}).describe('templates added or changed by key (jupyter, vscode, rstudio, xpra or new ones)'),
     templatesFile: z.string().min(1).optional().describe('YAML or JSON file of studio templates that adds to or replaces the built-in ones'),
     defaultLifespanHours: z.number().min(0).max(8_760).default(8).describe('a session stops itself after this long unless its studio or workspace says otherwise; 0 = never'),
-    idleStopMinutes: z.number().int().min(0).default(0).describe('stop a running session after this long without traffic; 0 = never'),
+    idleStopMinutes: z.number().min(0).default(0).describe('stop a running session after this many minutes without traffic through the proxy; 0 = never'),
     forceStopAfterS: z.number().int().min(1).default(120).describe('a session still stopping after this long is killed, seconds'),
     startTimeoutS: z.number().int().min(5).default(600).describe('a session not running this long after its compute was started is errored, seconds'),
     reconcileIntervalS: z.number().min(0.1).max(300).default(5).describe('how often sessions are checked against their runners, seconds'),

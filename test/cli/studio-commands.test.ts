@@ -224,7 +224,7 @@ describe('berth studios against a real Berth (local runner, the Jupyter template
     // A local compute environment has no GPUs to give: the runner refuses the session, which ends errored.
     const added = await berthCli(['add', '--name', 'cli-gpu', '--template', 'jupyter', '--gpu', '1', '--start']);
     assert.equal(added.code, 0, added.stderr);
-    assert.match(added.stdout, /^created studio cli-gpu \(session [a-z0-9]+, (starting|errored)\): http:\/\/[a-z0-9]+\.localhost:\d+\/$/);
+    assert.match(added.stdout, /^created studio cli-gpu \(session [a-z0-9]+, (starting|errored)\): http:\/\/[a-z0-9]+\.localhost:\d+\/$/m);
     const waited = await berthCli(['wait', 'cli-gpu', '--status', 'running']);
     assert.notEqual(waited.code, 0);
     assert.match(waited.stderr, /^berth: cli-gpu is errored: a local compute environment cannot give a session GPUs$/m);

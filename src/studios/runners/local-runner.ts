@@ -76,7 +76,7 @@ export class LocalRunner implements Runner {
   /** How the agents this process spawned ended, by handle identity: only a parent learns an exit code. */
   private readonly endings = new Map<string, Ending>();
   /** Stops in progress: a second SIGTERM would make the agent kill the tool at once, without its grace. */
-  private readonly stopping = new Map<string, Promise<void>>();
+  private readonly stopping = new Map<string, { done: Promise<void>; gracePeriodS: number }>();
 
   constructor(private readonly options: LocalRunnerOptions) {}
 
@@ -193,12 +193,16 @@ export class LocalRunner implements Runner {
     const session = decodeHandle(handle);
     if (!session) return Promise.resolve();
     const key = identityOf(session);
-    let stopping = this.stopping.get(key);
-    if (!stopping) {
-      stopping = this.stopSession(session, gracePeriodS).finally(() => this.stopping.delete(key));
-      this.stopping.set(key, stopping);
+    const stopping = this.stopping.get(key);
+    if (stopping) {
+      // A second SIGTERM would make the agent kill its tool at once, so the stop under way is shared; a shorter
+      // grace (a force stop) kills now, which ends that stop too.
+      if (gracePeriodS < stopping.gracePeriodS) killNow(session);
+      return stopping.done;
     }
-    return stopping;
+    const done = this.stopSession(session, gracePeriodS).finally(() => this.stopping.delete(key));
+    this.stopping.set(key, { done, gracePeriodS });
+    return done;
   }
 
   /**
@@ -443,4 +447,11 @@ async function writeFileAtomically(path: string, content: string): Promise<void>
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** SIGKILL to the tool's groups and the agent's, without waiting. */
+function killNow(session: LocalHandle): void {
+  if (!isAlive(session)) return;
+  for (const group of descendantGroups(session.pid)) signalGroup(group, 'SIGKILL');
+  signalGroup(session.pid, 'SIGKILL');
 }

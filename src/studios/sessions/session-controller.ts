@@ -72,6 +72,9 @@ export class SessionController {
       if (!compute) throw new StudioConflict(`the compute environment of studio ${studio.name} was deleted: choose another one`);
       if (compute.unavailable) throw new StudioConflict(`compute environment ${compute.name} is not available: ${compute.unavailable}`);
       const needsBuild = this.deps.builds.needsBuild(studio);
+      if (needsBuild && compute.platform === 'local') {
+        throw new StudioConflict(`studio ${studio.name} needs an image built (conda packages or a repository), which runs in containers: choose a docker or kubernetes compute environment, not ${compute.name} (local)`);
+      }
       const lifespanHours = await this.deps.lifespanHours(studio);
       const now = Date.now();
       const run: StudioRun = {
@@ -174,7 +177,7 @@ export class SessionController {
     this.reconciling = true;
     try {
       for (const studio of await this.deps.store.listActive()) {
-        if (this.isBusy(studio.sessionId)) continue;
+        if (this.launching.has(studio.sessionId)) continue;
         await this.locks
           .run(studio.sessionId, () => this.reconcileOne(studio.sessionId))
           .catch((error) => this.deps.log(`studio ${studio.sessionId}: reconcile failed: ${(error as Error).message}`));
@@ -186,14 +189,16 @@ export class SessionController {
 
   private async reconcileOne(sessionId: string): Promise<void> {
     const studio = await this.deps.store.find(sessionId);
-    if (!studio || this.isBusy(sessionId) || !studio.run) return;
+    if (!studio || this.launching.has(sessionId) || !studio.run) return;
     const now = Date.now();
-    if (studio.status === 'building') return this.reconcileBuilding(studio);
     if (studio.status === 'stopping') {
+      // even while this process's own stop still waits on the runner: that wait is what went wrong
       if (now - (studio.run.stoppingSince ?? studio.statusAt) > this.deps.config.forceStopAfterS * 1000) return this.forceStop(studio);
       this.finishStop(sessionId);
       return;
     }
+    if (this.stopping.has(sessionId)) return;
+    if (studio.status === 'building') return this.reconcileBuilding(studio);
     const compute = await this.deps.compute(studio.run.computeEnvId);
     if (!studio.run.handle || !compute) {
       await this.move(studio, 'errored', { message: compute ? 'Berth stopped while the session was being started' : 'its compute environment was deleted' });
@@ -332,9 +337,6 @@ export class SessionController {
       .finally(() => this.stopping.delete(sessionId));
   }
 
-  private isBusy(sessionId: string): boolean {
-    return this.launching.has(sessionId) || this.stopping.has(sessionId);
-  }
 
   private async forceStop(studio: Studio): Promise<void> {
     const compute = await this.deps.compute(studio.run!.computeEnvId);

@@ -17,9 +17,12 @@ const namespace = 'studios';
 const agentImage = 'registry.example.org/berth/agent:0.1.0';
 const image = '127.0.0.1:5000/alice/studios/jupyter@sha256:' + 'ab'.repeat(32);
 
+/** The contract's behaviours, and `stays-pending`: a pod the stand-in kubelet leaves Pending until the test moves it. */
+type Behaviour = ToolBehaviour | 'stays-pending';
+
 let sessions = 0;
 
-function launchFor(overrides: Partial<SessionLaunch> = {}, behaviour: ToolBehaviour = 'normal'): SessionLaunch {
+function launchFor(overrides: Partial<SessionLaunch> = {}, behaviour: Behaviour = 'normal'): SessionLaunch {
   const sessionId = `k8s${String(++sessions).padStart(4, '0')}${Math.random().toString(36).slice(2, 10)}`;
   return {
     sessionId,
@@ -43,12 +46,13 @@ function launchFor(overrides: Partial<SessionLaunch> = {}, behaviour: ToolBehavi
   };
 }
 
-/** The stand-in kubelet's verdict: the tool of an `exits-at-once` launch exits 3, every other one runs. */
+/** The stand-in kubelet's verdict: the tool of an `exits-at-once` launch exits 3, `stays-pending` waits, every other one runs. */
 function fateOf(pod: KubeObject): PodFate {
   const tool = pod.spec?.containers?.find((container) => container.name === 'tool');
   const env = Object.fromEntries((tool?.env ?? []).map((variable) => [variable.name, variable.value ?? '']));
   const output = `tool stdout ${env.BERTH_SESSION_ID}\n`;
   if (env.TOOL_BEHAVIOUR === 'exits-at-once') return { phase: 'Failed', exitCode: 3, reason: 'Error', logs: { tool: output } };
+  if (env.TOOL_BEHAVIOUR === 'stays-pending') return { phase: 'Pending' };
   return { phase: 'Running', logs: { tool: output, agent: 'berth agent: tunnel open\n' } };
 }
 
@@ -413,13 +417,11 @@ describe('kubernetes runner against a recorded Kubernetes API (no cluster)', () 
   });
 
   it("logs: the tool container's log then the agent's (their tails); empty before the containers start; NOT_FOUND once the pod is gone", async () => {
-    const launch = launchFor();
+    const launch = launchFor({}, 'stays-pending');
     const handle = await runner.start(launch, () => undefined);
     const podName = handle.split('/')[1]!;
-    fake.setPodStatus(namespace, podName, { phase: 'Pending' });
     assert.equal(await runner.logs(handle), '');
-    await eventually('the pod to run', () => (fake.object('pods', namespace, podName)?.status as { phase?: string })?.phase === 'Running');
-    fake.appendLog(namespace, podName, 'tool', 'serving on 8080\n');
+    fake.applyFate(namespace, podName, { phase: 'Running', logs: { tool: `tool stdout ${launch.sessionId}\nserving on 8080\n`, agent: 'berth agent: tunnel open\n' } });
     const from = fake.calls.length;
     assert.equal(await runner.logs(handle), `tool stdout ${launch.sessionId}\nserving on 8080\n--- berth agent (sidecar) ---\nberth agent: tunnel open\n`);
     assert.deepEqual(fake.callLines(from), [

@@ -1,0 +1,10 @@
+import { FakeKubernetes } from '../../support/fake-kubernetes.ts';
+import { KubernetesRunner } from '../../../src/studios/runners/kubernetes-runner.ts';
+const fake = await FakeKubernetes.start();
+const base = { server: fake.url, token: fake.token, caCert: fake.caCert, namespace: 'studios', agentImage: 'a' };
+console.log(await new KubernetesRunner({ ...base, token: 'bad' }).check());
+console.log(await new KubernetesRunner({ ...base, caCert: undefined }).check());
+console.log(await new KubernetesRunner({ ...base, server: 'https://127.0.0.1:1' }).check());
+console.log(await new KubernetesRunner({ ...base, server: fake.url.replace('https', 'http') }).check());
+console.log(await new KubernetesRunner({ ...base, server: 'https://no-such-host.invalid:6443' }).check());
+await fake.close();
