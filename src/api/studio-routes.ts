@@ -210,7 +210,14 @@ export function studioRoutes(deps: {
           await deps.sessions.remove(session.id);
           throw error;
         });
-        if (['1', 'true'].includes(ctx.url.searchParams.get('autoStart') ?? '')) studio = await start(ctx, studio);
+        if (['1', 'true'].includes(ctx.url.searchParams.get('autoStart') ?? '')) {
+          // a create whose start is refused changes nothing: the caller fixes the request and sends it again
+          studio = await start(ctx, studio).catch(async (error) => {
+            await store.delete(studio.sessionId);
+            await deps.sessions.remove(studio.sessionId);
+            throw error;
+          });
+        }
         sendJson(ctx.res, 200, { studio: await view(ctx, studio) });
       },
     },

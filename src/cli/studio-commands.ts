@@ -132,8 +132,8 @@ export function studioCommands(studios: Command): void {
     .action(async (reference: string, options: WorkspaceOption, command: Command) => {
       const client = clientFor(command);
       const studio = await resolveStudio(client, reference, options);
-      const answer = await client.call<{ statusInfo?: StatusInfo } | undefined>('PUT', `${pathOf(studio)}/stop`);
-      console.log(`${studio.name}: ${answer?.statusInfo?.status ?? 'stopping'}`);
+      const answer = await client.call<{ statusInfo?: StatusInfo }>('PUT', `${pathOf(studio)}/stop`);
+      console.log(`${studio.name}: ${answer.statusInfo?.status ?? 'stopping'}`);
     });
 
   inWorkspace(studios.command('delete <studio>'))
@@ -170,7 +170,7 @@ export function studioCommands(studios: Command): void {
     .action(async (reference: string, options: WorkspaceOption & { status: StudioStatus; timeout: number }, command: Command) => {
       const client = clientFor(command);
       const studio = await resolveStudio(client, reference, options);
-      await waitForStatus(client, studio, options.status, Date.now() + options.timeout * 1000, options.timeout);
+      await waitForStatus(client, studio, options.status, options.timeout);
     });
 }
 
@@ -289,7 +289,8 @@ class StudioWatch {
 
   statusInfo(info: StatusInfo): Outcome | undefined {
     if (info.status !== this.current?.status || info.message !== this.current.message) {
-      console.error(`${this.name}: ${info.status}${info.message ? ` (${info.message})` : ''}`);
+      const detail = info.message && info.message !== info.status ? ` (${info.message})` : '';
+      console.error(`${this.name}: ${info.status}${detail}`);
     }
     this.current = info;
     if (info.status === this.awaited) return { reached: true };
@@ -323,7 +324,8 @@ function beforeDeadline<T>(work: Promise<T>, deadline: number): Promise<T | type
  * the stream is unavailable or ends. Throws (non-zero exit) on timeout, and on buildFailed or errored
  * (unless awaited) with the reason and, for a failed build, its error report.
  */
-async function waitForStatus(client: ApiClient, studio: StudioView, awaited: StudioStatus, deadline: number, timeoutS: number): Promise<void> {
+async function waitForStatus(client: ApiClient, studio: StudioView, awaited: StudioStatus, timeoutS: number): Promise<void> {
+  const deadline = Date.now() + timeoutS * 1000;
   const watch = new StudioWatch(studio.name, awaited);
   let outcome = await followEvents(client, studio, watch, deadline);
   while (outcome === undefined) {

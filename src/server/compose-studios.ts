@@ -21,7 +21,7 @@ import { StudiosAccess } from '../studios/workspaces/studios-access.ts';
 import { StudioSettings } from '../studios/workspaces/studio-settings.ts';
 import { TemplateCatalog } from '../studios/templates/templates.ts';
 import { ComputeEnvs } from '../studios/compute/compute-envs.ts';
-import { ComputeRunners } from '../studios/compute/runner-factory.ts';
+import { ComputeRunners, registryLoginFor } from '../studios/compute/runner-factory.ts';
 import { computeEnvRoutes } from '../api/compute-env-routes.ts';
 import { credentialRoutes } from '../api/credential-routes.ts';
 import { orgRoutes } from '../api/org-routes.ts';
@@ -115,7 +115,12 @@ export async function composeStudios(deps: {
       return env;
     },
     pullCredentials: async (image: string, run: StudioRun) => {
-      if (!localRegistry(image)) return null;
+      if (!localRegistry(image)) {
+        // another registry: the compute environment's registry credential, when it is for that registry
+        const env = await computeEnvs.get(run.computeEnvId);
+        const login = env && (await registryLoginFor(env, { dataDir: deps.dataDir, credentials }));
+        return login && login.registry === splitRegistryHost(image).registry ? { username: login.username, password: login.password } : null;
+      }
       const user = await identity.findUserById(run.startedBy);
       if (!user) return null;
       const password = await deps.registry.tokens.issueEcrLogin({ userId: user.id, credential: run.credential }, user.name, 3_600);

@@ -202,6 +202,9 @@ describe('berth studios against a real Berth (local runner, the Jupyter template
     assert.equal(JSON.parse((await berthCli(['list', '--search', 'NOTEBOOK', '--workspace', 'admin', '--json'])).stdout).length, 1);
 
     assert.equal((await berthCli(['open', studio.sessionId])).stdout, `${studio.studioUrl}\n`);
+    const logs = await berthCli(['logs', 'cli-notebook']);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, new RegExp(`^berth agent: connected to .* as session ${studio.sessionId}$`, 'm'));
     const refused = await berthCli(['delete', 'cli-notebook']);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /^berth: studio cli-notebook is running: stop it before deleting it$/m);
@@ -211,7 +214,7 @@ describe('berth studios against a real Berth (local runner, the Jupyter template
     assert.match(stopping.stdout, /^cli-notebook: (stopping|stopped)$/m);
     const stopped = await berthCli(['wait', studio.sessionId, '--status', 'stopped']);
     assert.equal(stopped.code, 0, stopped.stderr);
-    assert.match(stopped.stderr, /^cli-notebook: stopped/m);
+    assert.match(stopped.stderr, /^cli-notebook: stopped$/m);
     assert.match((await berthCli(['list'])).stdout, new RegExp(`^cli-notebook +${studio.sessionId} +stopped `, 'm'));
 
     const deleted = await berthCli(['delete', 'cli-notebook']);

@@ -109,11 +109,12 @@ export class KubernetesRunner implements Runner {
     const namespace = this.options.namespace;
     const names = sessionObjectNames(launch.sessionId);
     const claimName = workspaceClaimName(launch.workspaceVolume);
+    const pod = this.podSpec(launch, image, names.pod, claimName, launch.pullCredentials ? names.pullSecret : undefined);
     await this.ensureWorkspaceClaim(claimName, launch, progress);
     const pullSecret = launch.pullCredentials ? await this.writePullSecret(names.pullSecret, image, launch.pullCredentials, launch) : undefined;
     progress(`Creating pod ${names.pod} in namespace ${namespace}`);
     try {
-      await this.createPod(this.podSpec(launch, image, names.pod, claimName, pullSecret?.name));
+      await this.createPod(pod);
     } catch (error) {
       // A secret this start replaced may belong to a pod of the session that still runs: only a new one goes.
       if (pullSecret?.created) await this.deleteSecret({ namespace, name: pullSecret.name }).catch(() => undefined);
@@ -218,6 +219,9 @@ export class KubernetesRunner implements Runner {
 
   private podSpec(launch: SessionLaunch, image: string, name: string, claimName: string, pullSecret: string | undefined): V1Pod {
     const toolPort = launch.env.CONNECT_TOOL_PORT || defaultToolPort;
+    if (!/^\d{1,5}$/.test(toolPort) || Number(toolPort) < 1 || Number(toolPort) > 65535) {
+      throw new RunnerError('START_FAILED', `CONNECT_TOOL_PORT must be a TCP port (1-65535), not ${JSON.stringify(toolPort)}`);
+    }
     const agentEnv = envVars({ ...launch.env, CONNECT_TOOL_PORT: toolPort });
     // The agent token opens the session's tunnel: the tool (and whatever its users run) never gets it,
     // as with the agent's own child processes.
@@ -344,14 +348,22 @@ export class KubernetesRunner implements Runner {
 
 async function loadApis(options: KubernetesRunnerOptions): Promise<KubernetesApis> {
   const client: KubernetesClient = await import('@kubernetes/client-node');
-  /** The kubeconfig's own authentication, plus a time limit on every request. */
-  class TimeLimitedKubeConfig extends client.KubeConfig {
+  /**
+   * The kubeconfig's own authentication, plus a time limit on every request and one connection pool for
+   * all of them: the library makes a new pool (and TLS handshake) per request, while this configuration's
+   * TLS settings never change.
+   */
+  class SessionKubeConfig extends client.KubeConfig {
+    private pool: ReturnType<RequestContext['getDispatcher']>;
+
     override async applySecurityAuthentication(context: RequestContext): Promise<void> {
       await super.applySecurityAuthentication(context);
+      this.pool ??= context.getDispatcher();
+      if (this.pool) context.setDispatcher(this.pool);
       context.setSignal(AbortSignal.timeout(requestTimeoutMs));
     }
   }
-  const config = new TimeLimitedKubeConfig();
+  const config = new SessionKubeConfig();
   config.loadFromOptions({
     clusters: [{ name: 'berth', server: options.server, skipTLSVerify: options.insecure ?? false, ...(options.caCert ? { caData: caData(options.caCert) } : {}) }],
     users: [{ name: 'berth', ...(options.token ? { token: options.token } : {}) }],
@@ -496,7 +508,11 @@ function statusMessage(error: { code: number; body: unknown; message: string }):
 function transportMessage(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = (error as { cause?: unknown }).cause;
-  if (cause instanceof Error) return cause.message;
+  if (cause instanceof Error) {
+    const code = (cause as { code?: unknown }).code;
+    const untrusted = typeof code === 'string' && /CERT|SIGNED|UNABLE_TO_VERIFY/.test(code);
+    return untrusted ? `${cause.message} (give the cluster's CA certificate as caCert)` : cause.message;
+  }
   if (error.name === 'TimeoutError') return `no answer within ${requestTimeoutMs / 1000} s`;
   return error.message;
 }

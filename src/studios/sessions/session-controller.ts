@@ -302,7 +302,8 @@ export class SessionController {
     };
     if (launch.image === null && compute.platform !== 'local') throw new RunnerError('START_FAILED', 'the studio names no image to run');
     await this.progress(sessionId, 'start', 'in-progress', `starting on ${compute.name} (${compute.platform})`);
-    const handle = await compute.runner.start(launch, (message) => void this.progress(sessionId, 'pull', 'in-progress', message));
+    const step: ProgressStep = compute.platform === 'local' ? 'start' : 'pull'; // the local runner pulls nothing
+    const handle = await compute.runner.start(launch, (message) => void this.progress(sessionId, step, 'in-progress', message));
     await this.locks.run(sessionId, async () => {
       const latest = await this.require(sessionId);
       await this.deps.store.updateRun(sessionId, { ...latest.run!, handle });

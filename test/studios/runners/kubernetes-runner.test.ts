@@ -253,6 +253,17 @@ describe('kubernetes runner against a recorded Kubernetes API (no cluster)', () 
     assert.ok(fake.object('persistentvolumeclaims', namespace, claimName), 'the fake API accepted the claim');
   });
 
+  it('a launch without an image, or with a CONNECT_TOOL_PORT that is no port: START_FAILED before any API call', async () => {
+    const from = fake.calls.length;
+    await assert.rejects(runner.start(launchFor({ image: null, hostCommand: ['jupyter'] }), () => undefined), (error: unknown) => {
+      return error instanceof RunnerError && error.code === 'START_FAILED' && /needs an image/.test(error.message);
+    });
+    await assert.rejects(runner.start(launchFor({ env: { ...launchFor().env, CONNECT_TOOL_PORT: 'http' } }), () => undefined), (error: unknown) => {
+      return error instanceof RunnerError && error.code === 'START_FAILED' && /CONNECT_TOOL_PORT must be a TCP port/.test(error.message);
+    });
+    assert.deepEqual(fake.callLines(from), []);
+  });
+
   it('a pod the API server refuses: START_FAILED with its message, and the pull secret made for it is deleted', async () => {
     const launch = launchFor({ pullCredentials: { username: 'alice', password: 'pw' } });
     launch.labels = { ...launch.labels, 'not a valid key!': 'x' };

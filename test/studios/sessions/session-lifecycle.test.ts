@@ -68,6 +68,10 @@ describe('session lifecycle on the local runner: idle stop, force stop, tools th
     const start = await berth.api<{ error: { message: string } }>('PUT', `/api/studios/${answer.body.studio.sessionId}/start`);
     assert.equal(start.status, 409);
     assert.match(start.body.error.message, /docker or kubernetes/);
+    const autoStarted = await berth.api<{ error: { message: string } }>('POST', '/api/studios?workspaceId=admin&autoStart=true', { name: 'conda-now', templateKey: 'web', configuration: { condaEnvironment: 'dependencies:\n  - numpy\n' } });
+    assert.equal(autoStarted.status, 409);
+    const listed = await berth.api<{ studios: Array<{ name: string }> }>('GET', '/api/studios?workspaceId=admin&search=conda-now');
+    assert.deepEqual(listed.body.studios, [], 'a create whose start was refused leaves nothing behind');
   });
 
   it('streams progress and status as server-sent events', async () => {
