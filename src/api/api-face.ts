@@ -4,6 +4,7 @@ import { apiLogin, type ApiLoginFailure } from '../identity/api-login.ts';
 import { IdentityError } from '../identity/errors.ts';
 import type { Authenticated, IdentityStore } from '../identity/identity-store.ts';
 import { RegistryError } from '../registry/errors.ts';
+import { StudiosDisabledError } from '../studios/workspaces/studios-access.ts';
 import { ApiError, sendJson, type ApiContext } from './api-context.ts';
 
 export type ApiHandler = (ctx: ApiContext) => Promise<void>;
@@ -73,6 +74,7 @@ function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof IdentityError) return new ApiError(identityStatus[error.code], error.code, error.message);
   if (error instanceof BodyTooLarge) return new ApiError(413, 'BODY_TOO_LARGE', error.message);
   if (error instanceof RegistryError) return new ApiError(registryStatus(error), error.kind, error.message);
+  if (error instanceof StudiosDisabledError) return new ApiError(403, error.code, error.message);
   if (error instanceof URIError) return new ApiError(400, 'INVALID_PATH', 'the path is not valid percent-encoding');
   return undefined;
 }

@@ -87,15 +87,17 @@ export async function composeStudios(deps: {
     targets: deps.targets,
     limits: deps.builder,
     workspaceSlug: async (studio) => (await workspaceOf(studio)).slug,
-    containerRepository: async (studio) => {
-      const { containerRepository } = await settings.effective(await workspaceOf(studio), deps.internalHost());
-      return containerRepository!.includes('/') && splitRegistryHost(containerRepository!).registry ? containerRepository! : `${deps.internalHost()}/${containerRepository}`;
+    buildTarget: async (studio) => {
+      const { containerRepository, nameStrategy } = await settings.effective(await workspaceOf(studio), deps.internalHost());
+      // a repository without a host is in Berth's own registry
+      const buildRepository = splitRegistryHost(containerRepository!).registry ? containerRepository! : `${deps.internalHost()}/${containerRepository}`;
+      return { buildRepository, ...(nameStrategy && { nameStrategy }) };
     },
-    repositoryRequest: async (studio, buildRepository) => {
+    repositoryRequest: async (studio, target) => {
       const remote = studio.definition.remoteConfig!;
       const url = httpsRepository(remote.repository);
       const login = await gitLogin(deps.registry.credentials, await workspaceOf(studio), url, remote.credentialsId ?? undefined);
-      return repositoryContainerRequest({ url, revision: remote.revision ?? undefined, login, options: { buildRepository }, limits: { ...deps.builder, ...planLimits }, workDir: join(workDir, 'checkouts') });
+      return repositoryContainerRequest({ url, revision: remote.revision ?? undefined, login, options: target, limits: { ...deps.builder, ...planLimits }, workDir: join(workDir, 'checkouts') });
     },
   });
 

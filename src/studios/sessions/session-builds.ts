@@ -1,7 +1,7 @@
 import type { BuildService } from '../../builder/builds/build-service.ts';
 import { isFinished, type BuildRecord } from '../../builder/builds/build-store.ts';
 import type { BuildCaller, BuildTargets } from '../../builder/builds/build-targets.ts';
-import { parseContainerRequest, type ContainerRequest, type RequestLimits } from '../../builder/builds/container-request.ts';
+import { parseContainerRequest, type ContainerRequest, type NameStrategy, type RequestLimits } from '../../builder/builds/container-request.ts';
 import type { Studio } from './studio-store.ts';
 
 /** A build handed to the builder for a session, or the image that already existed. */
@@ -13,6 +13,11 @@ export interface SubmittedBuild {
 }
 
 export type BuildOutcome = { state: 'running' } | { state: 'succeeded'; image: string } | { state: 'failed'; message: string } | { state: 'cancelled' };
+
+export interface BuildTarget {
+  buildRepository: string;
+  nameStrategy?: NameStrategy;
+}
 
 /** Submits a studio's build with the rights of whoever starts it (bound per request by the API). */
 export type SubmitBuild = (studio: Studio) => Promise<SubmittedBuild>;
@@ -32,9 +37,9 @@ export class SessionBuilds {
       targets: BuildTargets;
       limits: RequestLimits;
       /** A studio repository's container request (clone + plan), as the build API makes it. */
-      repositoryRequest: (studio: Studio, buildRepository: string) => Promise<ContainerRequest>;
-      /** The workspace's Studios container repository (`host/path`). */
-      containerRepository: (studio: Studio) => Promise<string>;
+      repositoryRequest: (studio: Studio, target: BuildTarget) => Promise<ContainerRequest>;
+      /** Where the workspace's studio images go (`host/path`) and how they are named. */
+      buildTarget: (studio: Studio) => Promise<BuildTarget>;
       workspaceSlug: (studio: Studio) => Promise<string>;
     },
   ) {}
@@ -44,13 +49,13 @@ export class SessionBuilds {
   }
 
   async submit(studio: Studio, caller: BuildCaller): Promise<SubmittedBuild> {
-    const buildRepository = await this.deps.containerRepository(studio);
+    const target = await this.deps.buildTarget(studio);
     const request = studio.definition.remoteConfig
-      ? await this.deps.repositoryRequest(studio, buildRepository)
+      ? await this.deps.repositoryRequest(studio, target)
       : parseContainerRequest(
           {
             packages: { type: 'CONDA', environment: base64(studio.definition.configuration.condaEnvironment ?? ''), condaOpts: studio.definition.image ? { baseImage: studio.definition.image } : undefined },
-            buildRepository,
+            ...target,
           },
           this.deps.limits,
         );

@@ -4,10 +4,8 @@ import type { Db } from '../../db/database.ts';
 import { IdentityError } from '../../identity/errors.ts';
 import type { Workspace } from '../../identity/identity-store.ts';
 import { isValidName, splitRegistryHost } from '../../registry/names.ts';
+import { nameStrategies, type NameStrategy } from '../../builder/builds/container-request.ts';
 
-/** How the builder names the images of a workspace's studios (as Wave's `nameStrategy`); null leaves it to the builder. */
-export const nameStrategies = ['none', 'tagPrefix', 'imageSuffix'] as const;
-export type NameStrategy = (typeof nameStrategies)[number];
 
 /** A workspace's Studios settings as stored: null (or false) where the workspace keeps the default. */
 export interface StudioSettingsValues {
@@ -17,6 +15,7 @@ export interface StudioSettingsValues {
   lifespanHours: number | null;
   /** New studios are private (only their creator may reach them) unless they say otherwise. */
   privateStudioByDefault: boolean;
+  /** How the builder names the images of the workspace's studios (as Wave's `nameStrategy`); null leaves it to the builder. */
   nameStrategy: NameStrategy | null;
 }
 

@@ -1,14 +1,11 @@
-import { ApiError } from '../../api/api-context.ts';
 import type { StudiosConfig } from '../../config/schema.ts';
 import type { Workspace } from '../../identity/identity-store.ts';
 
-/**
- * A workspace asked for Studios while `studios.allowedWorkspaces` leaves it out. It is an ApiError
- * (403 STUDIOS_DISABLED) so that the API face answers it as it is, wherever in a request it is thrown.
- */
-export class StudiosDisabledError extends ApiError {
+/** A workspace asked for Studios while `studios.allowedWorkspaces` leaves it out (the API answers 403 STUDIOS_DISABLED). */
+export class StudiosDisabledError extends Error {
+  readonly code = 'STUDIOS_DISABLED';
   constructor(readonly workspace: string) {
-    super(403, 'STUDIOS_DISABLED', `Studios are not enabled for workspace "${workspace}": add it to studios.allowedWorkspaces`);
+    super(`Studios are not enabled for workspace "${workspace}": add it to studios.allowedWorkspaces`);
     this.name = 'StudiosDisabledError';
   }
 }

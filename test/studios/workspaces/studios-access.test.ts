@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ApiError } from '../../../src/api/api-context.ts';
 import { studiosSchema } from '../../../src/config/schema.ts';
 import { StudiosAccess, StudiosDisabledError } from '../../../src/studios/workspaces/studios-access.ts';
 
@@ -30,13 +29,12 @@ describe('StudiosAccess (studios.allowedWorkspaces)', () => {
     assert.equal(access.allows(other), true);
   });
 
-  it('refuses with 403 STUDIOS_DISABLED, naming the workspace and the setting to change', () => {
+  it('refuses with STUDIOS_DISABLED (403 in the API), naming the workspace and the setting to change', () => {
     const access = new StudiosAccess({ allowedWorkspaces: ['lab'] });
     assert.throws(
       () => access.require(other),
       (error: unknown) =>
-        error instanceof ApiError &&
-        error.status === 403 &&
+        error instanceof StudiosDisabledError &&
         error.code === 'STUDIOS_DISABLED' &&
         error.message === 'Studios are not enabled for workspace "other": add it to studios.allowedWorkspaces',
     );
