@@ -143,6 +143,11 @@ export class SessionController {
     }
   }
 
+  /** Forgets what is kept of a deleted studio's sessions (its last output). */
+  async forget(sessionId: string): Promise<void> {
+    await this.deps.logs.forget(sessionId);
+  }
+
   /** Follows a studio's progress events and status changes; returns the unsubscribe function. */
   follow(sessionId: string, listener: (change: StudioChange) => void): () => void {
     let set = this.listeners.get(sessionId);
