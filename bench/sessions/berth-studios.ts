@@ -3,27 +3,18 @@ import { collectGarbage, inspectorFlag } from '../proxy/node-gc.ts';
 import { failureLines } from '../proxy/proxies.ts';
 import type { Cleanup } from '../support/cleanup.ts';
 import { startBerthProcess } from '../support/registries.ts';
-import { callJson, msSince, untilJupyterAnswers, type Launcher, type LaunchedSession } from './launchers.ts';
+import { callJson, msSince, untilJupyterAnswers, type Launcher, type LaunchedSession, type PreparedSession } from './launchers.ts';
 
 /** The parts of a studio (STUDIOS.md's S) the benchmark reads. */
 interface Studio {
   sessionId: string;
   studioUrl: string;
-  statusInfo: { status: string; message: string | null };
+  statusInfo: { status: string; message: string | null; lastUpdate: string };
 }
 
 interface ComputeEnv {
   id: string;
   platform: string;
-}
-
-/** Berth with what the benchmark needs besides launching: studios that never start, for its memory. */
-export interface BerthStudios extends Launcher {
-  /** Creates studios without starting them, one request each; returns their session ids. */
-  createIdleStudios(names: string[]): Promise<string[]>;
-  deleteStudios(sessionIds: string[]): Promise<void>;
-  /** A full garbage collection in the server (started with the inspector for it), before its RSS is read. */
-  collectGarbage(): Promise<void>;
 }
 
 const workspace = 'admin';
@@ -38,7 +29,7 @@ const isServerFailure = (line: string) => line.startsWith('error: ') || line.sta
  * session is a new Jupyter studio in workspace admin on the local compute environment (the agent and
  * Jupyter as child processes of the server), created and started by one request.
  */
-export async function startBerthStudios(dir: string, pollMs: number, cleanup: Cleanup): Promise<BerthStudios> {
+export async function startBerthStudios(dir: string, pollMs: number, cleanup: Cleanup): Promise<Launcher> {
   const berth = await startBerthProcess(dir, { config: { studios: { allowedWorkspaces: null } }, nodeFlags: [inspectorFlag] });
   // SIGTERM: Berth stops the sessions it runs before it exits.
   cleanup.defer('stopping Berth', () => berth.server.stop(30_000));
@@ -67,6 +58,30 @@ export async function startBerthStudios(dir: string, pollMs: number, cleanup: Cl
     await api('DELETE', `/studios/${sessionId}`, [200, 204]);
   }
 
+  async function launch(name: string): Promise<LaunchedSession> {
+    const startedAt = Date.now(); // the server's clock is this machine's: its status times compare with it
+    const start = performance.now();
+    const studio = await create(name, true);
+    const requestMs = msSince(start);
+    const route = { address: berth.host, headers: { Host: new URL(studio.studioUrl).host, 'Berth-Session-Token': berth.adminToken } };
+    try {
+      await untilJupyterAnswers(route, '/tree', {
+        pollMs,
+        failure: async () => {
+          const { statusInfo } = await describe(studio.sessionId);
+          return endStatuses.has(statusInfo.status) ? `studio ${studio.sessionId} is ${statusInfo.status}: ${statusInfo.message ?? ''}` : undefined;
+        },
+      });
+    } catch (error) {
+      await stopAndDelete(studio.sessionId).catch(() => undefined);
+      throw error;
+    }
+    const readyMs = msSince(start);
+    const { statusInfo } = await describe(studio.sessionId);
+    const runningMs = statusInfo.status === 'running' ? Date.parse(statusInfo.lastUpdate) - startedAt : null;
+    return { readyMs, requestMs, runningMs, stop: () => stopAndDelete(studio.sessionId) };
+  }
+
   return {
     id: 'berth',
     label: 'Berth',
@@ -75,35 +90,17 @@ export async function startBerthStudios(dir: string, pollMs: number, cleanup: Cl
       '(`berth agent` + Jupyter as child processes of the server); timed from POST /api/studios?autoStart=true ' +
       '(create + start in one request) to the first 200 of GET /tree through the studio proxy (Host <session>.localhost, ' +
       'Berth-Session-Token: the admin API token)',
-    controlPlane: [berth.server],
+    controlPlanePids: [berth.server.pid],
     loggedFailures: () => failureLines('Berth', berth.server.logFile, isServerFailure),
-    collectGarbage: () => collectGarbage(berth.server.logFile),
-    async launch(name: string): Promise<LaunchedSession> {
-      const start = performance.now();
-      const studio = await create(name, true);
-      const requestMs = msSince(start);
-      const route = { address: berth.host, headers: { Host: new URL(studio.studioUrl).host, 'Berth-Session-Token': berth.adminToken } };
-      try {
-        await untilJupyterAnswers(route, '/tree', {
-          pollMs,
-          failure: async () => {
-            const { statusInfo } = await describe(studio.sessionId);
-            return endStatuses.has(statusInfo.status) ? `studio ${studio.sessionId} is ${statusInfo.status}: ${statusInfo.message ?? ''}` : undefined;
-          },
-        });
-      } catch (error) {
-        await stopAndDelete(studio.sessionId).catch(() => undefined);
-        throw error;
-      }
-      return { readyMs: msSince(start), requestMs, stop: () => stopAndDelete(studio.sessionId) };
-    },
-    async createIdleStudios(names: string[]) {
-      const ids: string[] = [];
-      for (const name of names) ids.push((await create(name, false)).sessionId);
-      return ids;
-    },
-    async deleteStudios(sessionIds: string[]) {
-      for (const sessionId of sessionIds) await api('DELETE', `/studios/${sessionId}`, [200, 204]);
+    // Nothing to ready: the one request creates the studio and starts it.
+    prepare: async (name: string): Promise<PreparedSession> => ({ launch: () => launch(name) }),
+    idleStudios: {
+      create: async (name) => (await create(name, false)).sessionId,
+      async remove(sessionIds) {
+        for (const sessionId of sessionIds) await api('DELETE', `/studios/${sessionId}`, [200, 204]);
+      },
+      // The server runs with the inspector for this (see startBerthStudios).
+      collectGarbage: () => collectGarbage(berth.server.logFile),
     },
   };
 }

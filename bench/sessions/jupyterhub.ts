@@ -1,29 +1,25 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../test/support/processes.ts';
-import { failureLines } from '../proxy/proxies.ts';
+import { withDescendants } from '../proxy/websockets.ts';
 import type { Cleanup } from '../support/cleanup.ts';
 import { freePort, startProcess, waitForHttp } from '../support/servers.ts';
-import { callJson, msSince, untilJupyterAnswers, type Launcher, type LaunchedSession } from './launchers.ts';
+import { callJson, msSince, untilJupyterAnswers, type Launcher, type LaunchedSession, type PreparedSession } from './launchers.ts';
 
 const projectRoot = resolve(fileURLToPath(import.meta.url), '../../..');
 /** The proxy JupyterHub starts: configurable-http-proxy from npm, the one the proxy benchmark measures. */
 const configurableHttpProxy = join(projectRoot, 'node_modules/.bin/configurable-http-proxy');
+/** What each user's server runs; as root, Jupyter refuses to start without --allow-root. */
+const singleUserCommand = ['jupyterhub-singleuser', ...(process.getuid?.() === 0 ? ['--allow-root'] : [])];
 
 /** JupyterHub's user model, as far as the benchmark reads it. */
 interface HubUser {
   server: string | null;
   pending: string | null;
-}
-
-/** JupyterHub with what the benchmark needs besides launching: users that never start, for its memory. */
-export interface JupyterHub extends Launcher {
-  /** Creates users (no server started), one request each, as a hub's users accumulate. */
-  createIdleUsers(names: string[]): Promise<void>;
-  deleteUsers(names: string[]): Promise<void>;
 }
 
 /**
@@ -34,7 +30,7 @@ export interface JupyterHub extends Launcher {
  * token: the benchmark's service holds the admin role, and each user gets a token of its own that
  * authenticates its requests to its server through the hub's proxy.
  */
-export async function startJupyterHub(dir: string, pollMs: number, cleanup: Cleanup): Promise<JupyterHub> {
+export async function startJupyterHub(dir: string, pollMs: number, cleanup: Cleanup): Promise<Launcher> {
   await mkdir(join(dir, 'home'), { recursive: true });
   const [proxyPort, proxyApiPort, hubPort] = [await freePort(), await freePort(), await freePort()];
   const adminToken = randomBytes(24).toString('hex');
@@ -70,43 +66,80 @@ export async function startJupyterHub(dir: string, pollMs: number, cleanup: Clea
     id: 'jupyterhub',
     label: 'JupyterHub',
     setup:
-      'SimpleLocalProcessSpawner (LocalProcessSpawner without system users) starting `jupyterhub-singleuser --allow-root` ' +
+      `SimpleLocalProcessSpawner (LocalProcessSpawner without system users) starting \`${singleUserCommand.join(' ')}\` ` +
       '(Jupyter Notebook 6 + the hub’s OAuth), configurable-http-proxy from npm, DummyAuthenticator; timed from ' +
       'POST /hub/api/users/<u>/server (user and token made before, untimed) to the first 200 of GET /user/<u>/tree through ' +
       "the hub's proxy with the user's token",
-    controlPlane: [hub],
-    loggedFailures: () => failureLines('JupyterHub', hub.logFile, (line) => /^\[(E|C) /.test(line) || line.startsWith('Traceback')),
-    async launch(name: string): Promise<LaunchedSession> {
+    controlPlanePids: [hub.pid, proxyPid(hub.pid)],
+    loggedFailures: async () => hubFailures(await readFile(hub.logFile, 'utf8').catch(() => '')),
+    async prepare(name: string): Promise<PreparedSession> {
       await api('POST', `/users/${name}`, [201]);
       const { body: created } = await api<{ token: string }>('POST', `/users/${name}/tokens`, [200, 201], { note: 'bench' });
-      const start = performance.now();
-      await api('POST', `/users/${name}/server`, [201, 202]);
-      const requestMs = msSince(start);
-      try {
-        await untilJupyterAnswers({ address, headers: { Authorization: `token ${created.token}` } }, `/user/${name}/tree`, {
-          pollMs,
-          failure: async () => ((await hasServer(name)) ? undefined : `JupyterHub has no server for ${name} (see ${hub.logFile})`),
-        });
-      } catch (error) {
-        await stopServerAndUser(name).catch(() => undefined);
-        throw error;
-      }
-      return { readyMs: msSince(start), requestMs, stop: () => stopServerAndUser(name) };
+      return {
+        async launch(): Promise<LaunchedSession> {
+          const start = performance.now();
+          const started = await api('POST', `/users/${name}/server`, [201, 202]);
+          const requestMs = msSince(start);
+          try {
+            await untilJupyterAnswers({ address, headers: { Authorization: `token ${created.token}` } }, `/user/${name}/tree`, {
+              pollMs,
+              failure: async () => ((await hasServer(name)) ? undefined : `JupyterHub has no server for ${name} (see ${hub.logFile})`),
+            });
+          } catch (error) {
+            await stopServerAndUser(name).catch(() => undefined);
+            throw error;
+          }
+          // 201: the server answered the hub's check and its route is in the proxy; 202: still starting.
+          const runningMs = started.status === 201 ? requestMs : null;
+          return { readyMs: msSince(start), requestMs, runningMs, stop: () => stopServerAndUser(name) };
+        },
+      };
     },
-    async createIdleUsers(names: string[]) {
-      for (const name of names) await api('POST', `/users/${name}`, [201]);
-    },
-    async deleteUsers(names: string[]) {
-      for (const name of names) await api('DELETE', `/users/${name}`, [204]);
+    // A hub's users with no server running: what it keeps of each, as a control plane keeps studios.
+    idleStudios: {
+      create: async (name) => (await api('POST', `/users/${name}`, [201]), name),
+      async remove(names) {
+        for (const name of names) await api('DELETE', `/users/${name}`, [204]);
+      },
     },
   };
+}
+
+/**
+ * Error and critical lines of the hub's log (`[E …]`, `[C …]`), and each traceback as its last line
+ * (the exception), which is what says what went wrong.
+ */
+function hubFailures(log: string): string[] {
+  const lines = log.split('\n');
+  const failures: string[] = [];
+  lines.forEach((line, index) => {
+    if (/^\[(E|C) /.test(line)) failures.push(`JupyterHub: ${line}`);
+    if (line.startsWith('Traceback')) {
+      const exception = lines.slice(index + 1).find((next) => next !== '' && !/^\s/.test(next));
+      failures.push(`JupyterHub: traceback ending in ${exception ?? '(nothing)'}`);
+    }
+  });
+  return failures;
+}
+
+/** The configurable-http-proxy the hub started (its child), whose work is part of every session start. */
+function proxyPid(hubPid: number): number {
+  const pid = withDescendants(hubPid).find((candidate) => commandLine(candidate).includes('configurable-http-proxy'));
+  if (pid === undefined) throw new Error(`JupyterHub (pid ${hubPid}) runs no configurable-http-proxy`);
+  return pid;
+}
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
 }
 
 function hubConfig(options: { dir: string; proxyPort: number; proxyApiPort: number; hubPort: number; adminToken: string }): string {
   const { dir, proxyPort, proxyApiPort, hubPort, adminToken } = options;
   const py = (value: unknown) => JSON.stringify(value); // JSON strings and lists are Python literals too
-  // As root, Jupyter refuses to start without --allow-root.
-  const args = process.getuid?.() === 0 ? ['--allow-root'] : [];
   return `c = get_config()
 c.JupyterHub.bind_url = ${py(`http://127.0.0.1:${proxyPort}`)}
 c.JupyterHub.hub_bind_url = ${py(`http://127.0.0.1:${hubPort}`)}
@@ -118,8 +151,8 @@ c.JupyterHub.pid_file = ${py(join(dir, 'jupyterhub.pid'))}
 c.JupyterHub.authenticator_class = 'dummy'
 c.JupyterHub.spawner_class = 'simple'
 c.SimpleLocalProcessSpawner.home_dir_template = ${py(join(dir, 'home', '{username}'))}
-c.Spawner.cmd = ['jupyterhub-singleuser']
-c.Spawner.args = ${py(args)}
+c.Spawner.cmd = ${py(singleUserCommand.slice(0, 1))}
+c.Spawner.args = ${py(singleUserCommand.slice(1))}
 c.JupyterHub.services = [{'name': 'bench', 'api_token': ${py(adminToken)}}]
 c.JupyterHub.load_roles = [{'name': 'admin', 'services': ['bench']}]
 `;

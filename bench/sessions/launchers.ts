@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { get, type Route } from '../proxy/requests.ts';
-import type { ServerProcess } from '../support/servers.ts';
 import type { LauncherId } from './settings.ts';
 
 /** One session as a launcher started it, once Jupyter answered through the launcher's path. */
@@ -9,8 +8,19 @@ export interface LaunchedSession {
   readyMs: number;
   /** From the start request to its answer, ms (the spawn itself for the tool alone). */
   requestMs: number;
+  /**
+   * From the start request to the launcher's own word that the session runs (Berth: the time of its
+   * `running` status; JupyterHub: its 201 to the start request), ms; null when it has none.
+   */
+  runningMs: number | null;
   /** Stops the session and frees what it held (studio, hub user); resolves once nothing of it runs. */
   stop(): Promise<void>;
+}
+
+/** A session ready to start. */
+export interface PreparedSession {
+  /** Starts the session (the clock starts here) and waits for Jupyter to answer through the launcher's path. */
+  launch(): Promise<LaunchedSession>;
 }
 
 /** A way to get a running Jupyter: the tool started directly, JupyterHub 3, Berth. */
@@ -19,12 +29,29 @@ export interface Launcher {
   label: string;
   /** How it starts Jupyter, for the report's header. */
   setup: string;
-  /** Starts session `name` (unique in the run) and waits for Jupyter to answer through the launcher's path. */
-  launch(name: string): Promise<LaunchedSession>;
-  /** The launcher's own processes (none for the tool alone): their RSS is its control plane's memory. */
-  controlPlane: ServerProcess[];
+  /**
+   * Readies session `name` (unique in the run) with what is not timed (a hub user and its token, a
+   * directory), so that sessions started together start at the same moment.
+   */
+  prepare(name: string): Promise<PreparedSession>;
+  /**
+   * The launcher's own processes, without its sessions' (none for the tool alone): their RSS is its
+   * control plane's memory, their CPU time what it spends on sessions besides running them.
+   */
+  controlPlanePids: number[];
   /** Lines of its logs that report a failure of the launcher rather than of one request. */
   loggedFailures(): Promise<string[]>;
+  /** Studios that are never started, for the control plane's memory; absent without a control plane. */
+  idleStudios?: IdleStudios;
+}
+
+/** Studios (JupyterHub: users) created and never started. */
+export interface IdleStudios {
+  /** Creates one with a single request; resolves with what remove() takes. */
+  create(name: string): Promise<string>;
+  remove(ids: string[]): Promise<void>;
+  /** Before its RSS is read: a full garbage collection in a Node control plane. */
+  collectGarbage?(): Promise<void>;
 }
 
 /**

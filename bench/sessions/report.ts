@@ -9,6 +9,10 @@ export type ModeId = 'sequential' | 'concurrent';
 export interface ModeTimes {
   readyMs: number[];
   requestMs: number[];
+  /** Where the launcher said so (see LaunchedSession.runningMs). */
+  runningMs: number[];
+  /** CPU time of the launcher's own processes while its sessions started (to ready), summed over all; null without any. */
+  controlPlaneCpuS: number | null;
 }
 
 /** A control plane's RSS with no studios and with `count` studios (JupyterHub: users) created and never started. */
@@ -43,6 +47,7 @@ const overheadTargetMs = 100;
 const columnName: Record<LauncherId, string> = { tool: 'JUPYTER ALONE', jupyterhub: 'JUPYTERHUB', berth: 'BERTH' };
 
 const ms = (value: number) => `${value.toFixed(0)} ms`;
+const optionalMs = (value: number | null) => (value === null ? '—' : ms(value));
 const signedMs = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(0)} ms`;
 const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
 
@@ -60,16 +65,18 @@ export function printReport(report: SessionReport): void {
     if (measured.length === 0) continue;
     const sessions = measured[0]!.modes[mode]!.readyMs.length;
     console.log(`Click-to-ready, ${modeTitle(mode, report.settings, sessions)} (lower is better)`);
-    const metrics: Array<{ name: string; value: (times: ModeTimes) => number }> = [
+    const metrics: Array<{ name: string; value: (times: ModeTimes) => number | null }> = [
       { name: 'median', value: (t) => median(t.readyMs) },
       { name: 'p90', value: (t) => percentile(t.readyMs, 90) },
       { name: 'min', value: (t) => Math.min(...t.readyMs) },
       { name: 'max', value: (t) => Math.max(...t.readyMs) },
       { name: 'start request answered (median)', value: (t) => median(t.requestMs) },
+      { name: 'launcher says running (median)', value: (t) => (t.runningMs.length > 0 ? median(t.runningMs) : null) },
+      { name: 'control-plane CPU per session start', value: (t) => (t.controlPlaneCpuS === null ? null : (t.controlPlaneCpuS * 1000) / t.readyMs.length) },
     ];
     printTable(
       ['METRIC', ...measured.map((r) => columnName[r.id])],
-      metrics.map((metric) => [metric.name, ...measured.map((r) => ms(metric.value(r.modes[mode]!)))]),
+      metrics.map((metric) => [metric.name, ...measured.map((r) => optionalMs(metric.value(r.modes[mode]!)))]),
     );
     targets.push(...modeTargets(mode, report));
     console.log('');
@@ -150,6 +157,11 @@ function printHeader(report: SessionReport): void {
     `readiness: a new connection every ${settings.pollMs} ms until Jupyter answers GET /tree with its page (200 and its title; ` +
       'a starting page, a redirect or a refused connection is not ready); every session is stopped and removed before the next ' +
       'measurement; one unmeasured warm-up session per launcher; the launchers take turns in a rotating order',
+  );
+  console.log(
+    "control-plane CPU: the launcher's own processes (Berth's server; JupyterHub's hub and proxy), not its sessions', from " +
+      "the start request to ready; Berth's includes answering the readiness polls with its starting page, JupyterHub's " +
+      'hardly any (its start request returns once the server is up)',
   );
   console.log(`machine: ${cpus().length} cores`);
   console.log(backgroundLine(report.background));

@@ -21,12 +21,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { treeResidentBytes } from '../proxy/websockets.ts';
+import { cpuSeconds } from '../support/cpu.ts';
 import { Cleanup } from '../support/cleanup.ts';
-import { busyShare, formatBytes, median } from '../support/measure.ts';
-import { startBerthStudios, type BerthStudios } from './berth-studios.ts';
-import { jupyterHubVersions, startJupyterHub, type JupyterHub } from './jupyterhub.ts';
-import type { LaunchedSession, Launcher } from './launchers.ts';
+import { busyShare, formatBytes, median, residentBytes } from '../support/measure.ts';
+import { startBerthStudios } from './berth-studios.ts';
+import { jupyterHubVersions, startJupyterHub } from './jupyterhub.ts';
+import type { IdleStudios, LaunchedSession, Launcher, PreparedSession } from './launchers.ts';
 import { printReport, type ControlPlaneMemory, type LauncherResults, type ModeId } from './report.ts';
 import { settingsFromEnvironment, type LauncherId, type SessionBenchSettings } from './settings.ts';
 import { toolAlone } from './tool-alone.ts';
@@ -57,11 +57,13 @@ function rotated<T>(items: T[], by: number): T[] {
 }
 
 /**
- * Starts `count` sessions at once and waits for all; on any failure the others are stopped too.
- * Resolves with the sessions, still running.
+ * Readies `count` sessions, then starts them all at once and waits for all; on any failure the others
+ * are stopped too. Resolves with the sessions, still running.
  */
 async function launchTogether(launcher: Launcher, count: number): Promise<LaunchedSession[]> {
-  const settled = await Promise.allSettled(Array.from({ length: count }, () => launcher.launch(nextName())));
+  const prepared: PreparedSession[] = [];
+  for (let i = 0; i < count; i++) prepared.push(await launcher.prepare(nextName()));
+  const settled = await Promise.allSettled(prepared.map((session) => session.launch()));
   const launched = settled.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
   const failure = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
   if (failure) {
@@ -88,13 +90,18 @@ async function measureMode(
   rounds: number,
   batch: number,
 ): Promise<void> {
-  for (const launcher of launchers) results.get(launcher.id)!.modes[mode] = { readyMs: [], requestMs: [] };
+  for (const launcher of launchers) {
+    results.get(launcher.id)!.modes[mode] = { readyMs: [], requestMs: [], runningMs: [], controlPlaneCpuS: launcher.controlPlanePids.length > 0 ? 0 : null };
+  }
   for (let round = 0; round < rounds; round++) {
     for (const launcher of rotated(launchers, round)) {
+      const cpuBefore = controlPlaneCpu(launcher);
       const sessions = await launchTogether(launcher, batch);
       const times = results.get(launcher.id)!.modes[mode]!;
+      if (times.controlPlaneCpuS !== null) times.controlPlaneCpuS += controlPlaneCpu(launcher) - cpuBefore;
       times.readyMs.push(...sessions.map((s) => s.readyMs));
       times.requestMs.push(...sessions.map((s) => s.requestMs));
+      times.runningMs.push(...sessions.flatMap((s) => (s.runningMs === null ? [] : [s.runningMs])));
       await stopAll(sessions);
     }
     const summary = launchers.map((l) => `${l.label} ${median(results.get(l.id)!.modes[mode]!.readyMs).toFixed(0)} ms`).join(', ');
@@ -102,12 +109,17 @@ async function measureMode(
   }
 }
 
-/** RSS of the control plane's processes (and any children) after 1 s idle and, when it can, a full GC. */
-async function settledRss(launcher: Launcher, collectGarbage?: () => Promise<void>): Promise<number> {
+/** CPU seconds the launcher's own processes have used so far. */
+function controlPlaneCpu(launcher: Launcher): number {
+  return launcher.controlPlanePids.reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0);
+}
+
+/** RSS of the control plane's processes after 1 s idle and, for Node, a full GC. */
+async function settledRss(launcher: Launcher, studios: IdleStudios): Promise<number> {
   await sleep(1_000);
-  await collectGarbage?.();
+  await studios.collectGarbage?.();
   await sleep(300);
-  return treeResidentBytes(launcher.controlPlane.map((server) => server.pid));
+  return launcher.controlPlanePids.reduce((sum, pid) => sum + (residentBytes(pid) ?? 0), 0);
 }
 
 /**
@@ -115,42 +127,28 @@ async function settledRss(launcher: Launcher, collectGarbage?: () => Promise<voi
  * request each, never started; they are removed afterwards. One created and removed first, unmeasured,
  * so that lazily loaded code does not count as the studios' memory.
  */
-async function controlPlaneMemory(
-  launcher: Launcher,
-  count: number,
-  create: (names: string[]) => Promise<string[]>,
-  remove: (ids: string[]) => Promise<void>,
-  collectGarbage?: () => Promise<void>,
-): Promise<ControlPlaneMemory> {
-  await remove(await create([nextName()]));
-  const emptyBytes = await settledRss(launcher, collectGarbage);
+async function controlPlaneMemory(launcher: Launcher, studios: IdleStudios, count: number): Promise<ControlPlaneMemory> {
+  await studios.remove([await studios.create(nextName())]);
+  const emptyBytes = await settledRss(launcher, studios);
   const ids: string[] = [];
   const createMs: number[] = [];
   for (let i = 0; i < count; i++) {
     const start = performance.now();
-    ids.push(...(await create([nextName()])));
+    ids.push(await studios.create(nextName()));
     createMs.push(performance.now() - start);
   }
-  const fullBytes = await settledRss(launcher, collectGarbage);
-  await remove(ids);
+  const fullBytes = await settledRss(launcher, studios);
+  await studios.remove(ids);
   return { count, emptyBytes, fullBytes, createMs };
 }
 
 async function measureMemory(settings: SessionBenchSettings, launchers: Launcher[], results: Map<LauncherId, LauncherResults>): Promise<void> {
-  const count = settings.memoryStudios;
-  if (count === 0) return;
+  if (settings.memoryStudios === 0) return;
   for (const launcher of launchers) {
-    let memory: ControlPlaneMemory | undefined;
-    if (launcher.id === 'berth') {
-      const berth = launcher as BerthStudios;
-      memory = await controlPlaneMemory(berth, count, (names) => berth.createIdleStudios(names), (ids) => berth.deleteStudios(ids), () => berth.collectGarbage());
-    } else if (launcher.id === 'jupyterhub') {
-      const hub = launcher as JupyterHub;
-      memory = await controlPlaneMemory(hub, count, async (names) => (await hub.createIdleUsers(names), names), (names) => hub.deleteUsers(names));
-    }
-    if (!memory) continue;
+    if (!launcher.idleStudios) continue;
+    const memory = await controlPlaneMemory(launcher, launcher.idleStudios, settings.memoryStudios);
     results.get(launcher.id)!.memory = memory;
-    progress(`${launcher.label}: RSS ${formatBytes(memory.emptyBytes)} with no studios, ${formatBytes(memory.fullBytes)} with ${count}`);
+    progress(`${launcher.label}: RSS ${formatBytes(memory.emptyBytes)} with no studios, ${formatBytes(memory.fullBytes)} with ${memory.count}`);
   }
 }
 
@@ -169,13 +167,13 @@ async function main(): Promise<void> {
     for (const id of settings.launchers) {
       const launcher = await startLauncher(id, workDir, settings.pollMs, cleanup);
       launchers.push(launcher);
-      progress(`${launcher.label} ready${launcher.controlPlane.length > 0 ? ` (pid ${launcher.controlPlane.map((s) => s.pid).join(', ')})` : ''}`);
+      progress(`${launcher.label} ready${launcher.controlPlanePids.length > 0 ? ` (pids ${launcher.controlPlanePids.join(', ')})` : ''}`);
     }
     const results = new Map(launchers.map((l) => [l.id, { id: l.id, label: l.label, setup: l.setup, modes: {} } as LauncherResults]));
     const busyBefore = await busyShare();
     // Memory first, while every control plane is as fresh as the others.
     await measureMemory(settings, launchers, results);
-    for (const launcher of launchers) await stopAll([await launcher.launch(nextName())]); // warm-up: disk caches, lazy code
+    for (const launcher of launchers) await stopAll(await launchTogether(launcher, 1)); // warm-up: disk caches, lazy code
     progress('warm-up sessions done');
     await measureMode('sequential', launchers, results, settings.sessions, 1);
     await measureMode('concurrent', launchers, results, Math.ceil(settings.sessions / settings.parallel), settings.parallel);

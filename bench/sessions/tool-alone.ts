@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { builtInTemplates } from '../../src/studios/templates/built-in-templates.ts';
 import type { Cleanup } from '../support/cleanup.ts';
 import { freePort, startProcess, type ServerProcess } from '../support/servers.ts';
-import { msSince, untilJupyterAnswers, type Launcher, type LaunchedSession } from './launchers.ts';
+import { msSince, untilJupyterAnswers, type Launcher, type LaunchedSession, type PreparedSession } from './launchers.ts';
 
 /**
  * The command Berth's Jupyter template gives the local runner (`jupyter notebook` on loopback, no token
@@ -33,27 +33,31 @@ export function toolAlone(workDir: string, pollMs: number, cleanup: Cleanup): La
     id: 'tool',
     label: 'Jupyter alone',
     setup: `\`${jupyterCommand(0).join(' ').replace('--port=0', '--port=<port>')}\` (the Jupyter template's host command) spawned directly, timed from the spawn to its first 200 on its own port: the limit`,
-    controlPlane: [],
+    controlPlanePids: [],
     loggedFailures: async () => [],
-    async launch(name: string): Promise<LaunchedSession> {
+    async prepare(name: string): Promise<PreparedSession> {
       const dir = join(workDir, name);
       await mkdir(dir, { recursive: true });
       const port = await freePort();
       const [command, ...args] = jupyterCommand(port);
-      const start = performance.now();
-      const server = startProcess(command!, args, { logFile: join(dir, 'jupyter.log'), cwd: dir });
-      const requestMs = msSince(start);
-      running.add(server);
-      try {
-        await untilJupyterAnswers({ address: `127.0.0.1:${port}`, headers: {} }, '/tree', {
-          pollMs,
-          failure: async () => (isAlive(server.pid) ? undefined : `jupyter exited (see ${server.logFile})`),
-        });
-      } catch (error) {
-        await stop(server);
-        throw error;
-      }
-      return { readyMs: msSince(start), requestMs, stop: () => stop(server) };
+      return {
+        async launch(): Promise<LaunchedSession> {
+          const start = performance.now();
+          const server = startProcess(command!, args, { logFile: join(dir, 'jupyter.log'), cwd: dir });
+          const requestMs = msSince(start);
+          running.add(server);
+          try {
+            await untilJupyterAnswers({ address: `127.0.0.1:${port}`, headers: {} }, '/tree', {
+              pollMs,
+              failure: async () => (isAlive(server.pid) ? undefined : `jupyter exited (see ${server.logFile})`),
+            });
+          } catch (error) {
+            await stop(server);
+            throw error;
+          }
+          return { readyMs: msSince(start), requestMs, runningMs: null, stop: () => stop(server) };
+        },
+      };
     },
   };
 }

@@ -13,6 +13,7 @@ import type { TunnelHub } from '../connect/tunnel/tunnel-hub.ts';
 import type { OpenedDatabase } from '../db/database.ts';
 import type { IdentityStore, Workspace } from '../identity/identity-store.ts';
 import { splitRegistryHost } from '../registry/names.ts';
+import { prepareAgentBundle } from '../studios/runners/agent-kit.ts';
 import { SessionBuilds } from '../studios/sessions/session-builds.ts';
 import { SessionController, type SessionCompute } from '../studios/sessions/session-controller.ts';
 import { SessionLogs } from '../studios/sessions/session-logs.ts';
@@ -171,6 +172,8 @@ export async function composeStudios(deps: {
       { name: 'compute environment checks', everyS: config.computeCheckIntervalS, run: () => computeEnvs.recheckAll() },
     ],
     startup: async () => {
+      // made now rather than by the first session start that needs it (esbuild takes a moment)
+      void prepareAgentBundle(join(deps.dataDir, 'agent-kit')).catch((error: Error) => deps.log(`studios: the agent bundle cannot be made (${error.message}); local sessions run the agent from source`));
       const admin = await identity.findWorkspace('admin');
       if (admin && access.allows(admin)) await computeEnvs.ensureDefaultLocal(admin);
       await controller.reconcile();

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Credentials } from '../../registry/management/credentials.ts';
+import { prepareAgentBundle } from '../runners/agent-kit.ts';
 import { DockerRunner } from '../runners/docker-runner.ts';
 import { KubernetesRunner } from '../runners/kubernetes-runner.ts';
 import { LocalRunner } from '../runners/local-runner.ts';
@@ -24,7 +25,7 @@ export interface RegistryLogin {
 export async function runnerFor(env: ComputeEnv, deps: RunnerFactoryDeps): Promise<Runner> {
   switch (env.platform) {
     case 'local':
-      return new LocalRunner({ workDir: env.config.workDir ?? join(deps.dataDir, 'sessions') });
+      return new LocalRunner({ workDir: env.config.workDir ?? join(deps.dataDir, 'sessions'), agentBundle: () => prepareAgentBundle(join(deps.dataDir, 'agent-kit')) });
     case 'docker':
       return new DockerRunner({ socketPath: env.config.socket, network: env.config.network, dataDir: deps.dataDir });
     case 'kubernetes': {
