@@ -77,6 +77,10 @@ export function computeEnvRoutes(deps: { identity: IdentityStore; computeEnvs: C
         const workspace = await workspaceOfRequest(identity, ctx);
         await requireWorkspaceRole(identity, ctx, workspace, 'maintain', 'add compute environments');
         const body = await readJson(ctx, createRequest);
+        if ((body.computeEnv as { platform?: unknown } | undefined)?.platform === 'local' && !ctx.caller.user.isAdmin) {
+          // its sessions run as Berth's own user on Berth's host, with access to its files (keys, database)
+          throw new ApiError(403, 'FORBIDDEN', "a local compute environment runs sessions as Berth's own user on its host: only a system administrator may add one");
+        }
         const env = await translated(() => computeEnvs.create(workspace, body.computeEnv, ctx.caller.user.id));
         sendJson(ctx.res, 201, { computeEnvId: env.id, computeEnv: await view(env) });
       },

@@ -334,10 +334,13 @@ export function studioRoutes(deps: {
     };
     const unsubscribe = controller.follow(studio.sessionId, onChange);
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-    res.once('close', () => {
+    const end = () => {
       unsubscribe();
       clearInterval(keepAlive);
-    });
+    };
+    // a client gone while the studio was being read has closed already: no 'close' event will come
+    if (res.destroyed || ctx.req.socket.destroyed) return end();
+    res.once('close', end);
     for (const event of studio.lastStartedAt ? await store.events(studio.sessionId, studio.lastStartedAt) : []) onChange({ kind: 'progress', event });
     send('status', statusInfoOf((await store.find(studio.sessionId)) ?? studio));
   }

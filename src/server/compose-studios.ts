@@ -146,9 +146,7 @@ export async function composeStudios(deps: {
       return found && { key: found.template.key, image: found.image, view: found.view };
     },
     computeEnv: async (workspaceId, reference) => {
-      // `local` is the embedded default: a workspace that has no compute environment gets one on first use
-      const workspace = reference ? undefined : await identity.findWorkspaceById(workspaceId);
-      const env = reference ? await computeEnvs.findByRef(workspaceId, reference) : ((await computeEnvs.defaultFor(workspaceId)) ?? (workspace && (await computeEnvs.ensureDefaultLocal(workspace))));
+      const env = reference ? await computeEnvs.findByRef(workspaceId, reference) : await computeEnvs.defaultFor(workspaceId);
       return env && { id: env.id, name: env.name, platform: env.platform };
     },
     computeEnvById: async (id) => {
@@ -158,6 +156,7 @@ export async function composeStudios(deps: {
     privateByDefault: async (workspace) => (await settings.effective(workspace, deps.internalHost())).privateStudioByDefault,
   };
 
+  let bundling: Promise<void> = Promise.resolve();
   return {
     apiRoutes: [
       // before the studio routes: `/api/studios/templates` is not a studio
@@ -173,13 +172,17 @@ export async function composeStudios(deps: {
     ],
     startup: async () => {
       // made now rather than by the first session start that needs it (esbuild takes a moment)
-      void prepareAgentBundle(join(deps.dataDir, 'agent-kit')).catch((error: Error) => deps.log(`studios: the agent bundle cannot be made (${error.message}); local sessions run the agent from source`));
+      bundling = prepareAgentBundle(join(deps.dataDir, 'agent-kit')).then(
+        () => undefined,
+        (error: Error) => deps.log(`studios: the agent bundle cannot be made (${error.message}); local sessions run the agent from source`),
+      );
       const admin = await identity.findWorkspace('admin');
       if (admin && access.allows(admin)) await computeEnvs.ensureDefaultLocal(admin);
       await controller.reconcile();
     },
     close: async () => {
       unsubscribe();
+      await bundling; // it writes into the data directory
     },
   };
 }

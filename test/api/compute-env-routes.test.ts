@@ -100,11 +100,14 @@ describe('/api/compute-envs', () => {
     // The outsider's own workspace does not reach into another's environments either.
     assert.equal((await berth.api('GET', `/api/compute-envs/${id}?workspaceId=outsider`, undefined, tokens.outsider)).status, 404);
 
-    const made = await create({ computeEnv: { name: 'by-maintainer', platform: 'local' } }, tokens.maintainer);
+    const local = await create({ computeEnv: { name: 'local-by-maintainer', platform: 'local' } }, tokens.maintainer);
+    assert.equal(local.status, 403, "a local environment runs sessions as Berth's own user: system administrators only");
+    assert.match(local.body.error.message, /only a system administrator/);
+    const made = await create({ computeEnv: { name: 'by-maintainer', platform: 'docker', config: { socket: '/nonexistent/docker.sock' } } }, tokens.maintainer);
     assert.equal(made.status, 201);
     const checked = await berth.api<{ computeEnv: ComputeEnvView }>('POST', `/api/compute-envs/${made.body.computeEnvId}/check`, undefined, tokens.maintainer);
     assert.equal(checked.status, 200);
-    assert.equal(checked.body.computeEnv.status, 'AVAILABLE');
+    assert.equal(checked.body.computeEnv.status, 'INVALID');
     assert.equal((await berth.api('DELETE', `/api/compute-envs/${made.body.computeEnvId}`, undefined, tokens.maintainer)).status, 204);
   });
 

@@ -61,6 +61,13 @@ describe('studios API: roles, private studios and validation', () => {
       await berth.role('lab', name, role);
     }
     tokens.outsider = await berth.user('outsider');
+    const denied = await berth.api<ErrorBody>('POST', '/api/compute-envs?workspaceId=lab', { computeEnv: { name: 'local', platform: 'local', config: {} } }, tokens.maintainer);
+    assert.equal(denied.status, 403, 'a local environment runs code as Berth itself: system administrators only');
+    const local = await berth.api('POST', '/api/compute-envs?workspaceId=lab', { computeEnv: { name: 'local', platform: 'local', config: {} } });
+    assert.equal(local.status, 201, JSON.stringify(local.body));
+    const none = await berth.api<ErrorBody>('POST', '/api/studios?workspaceId=outsider', { name: 'x', templateKey: 'web' }, tokens.outsider);
+    assert.equal(none.status, 400, 'a workspace gets no compute environment by itself');
+    assert.match(none.body.error.message, /no available compute environment/);
     const a = await berth.api<StudioBody>('POST', '/api/studios?workspaceId=lab', { name: 'shared', templateKey: 'web' }, tokens.alice);
     assert.equal(a.status, 200, JSON.stringify(a.body));
     shared = a.body.studio.sessionId;
