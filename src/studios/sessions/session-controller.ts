@@ -54,7 +54,7 @@ export type StudioChange = { kind: 'progress'; event: StudioEvent } | { kind: 's
 export class SessionController {
   private readonly locks = new DigestLocks();
   /** Sessions whose start (build, compute) is under way in this process. */
-  private readonly launching = new Set<string>();
+  private readonly launching = new Map<string, number>();
   /** Sessions whose runner is being stopped by this process. */
   private readonly stopping = new Set<string>();
   private readonly listeners = new Map<string, Set<(change: StudioChange) => void>>();
@@ -92,8 +92,7 @@ export class SessionController {
       const next = needsBuild ? 'building' : 'starting';
       await this.move(studio, next, { run, started: true, message: needsBuild ? 'preparing the build' : 'starting compute' });
       await this.progress(sessionId, 'build', needsBuild ? 'pending' : 'skipped', needsBuild ? 'waiting for the builder' : 'nothing to build');
-      this.launching.add(sessionId);
-      void this.launch(sessionId, compute, startedBy.submitBuild).finally(() => this.launching.delete(sessionId));
+      this.inBackground(sessionId, now, () => this.launch(sessionId, now, compute, startedBy.submitBuild));
       return this.require(sessionId);
     });
   }
@@ -182,7 +181,6 @@ export class SessionController {
     this.reconciling = true;
     try {
       for (const studio of await this.deps.store.listActive()) {
-        if (this.launching.has(studio.sessionId)) continue;
         await this.locks
           .run(studio.sessionId, () => this.reconcileOne(studio.sessionId))
           .catch((error) => this.deps.log(`studio ${studio.sessionId}: reconcile failed: ${(error as Error).message}`));
@@ -194,7 +192,8 @@ export class SessionController {
 
   private async reconcileOne(sessionId: string): Promise<void> {
     const studio = await this.deps.store.find(sessionId);
-    if (!studio || this.launching.has(sessionId) || !studio.run) return;
+    if (!studio || !studio.run) return;
+    if (this.launching.get(sessionId) === studio.run.startedAt) return this.reconcileLaunching(studio);
     const now = Date.now();
     if (studio.status === 'stopping') {
       // even while this process's own stop still waits on the runner: that wait is what went wrong
@@ -242,6 +241,20 @@ export class SessionController {
     }
   }
 
+  /**
+   * A session this process is still launching: only its deadlines apply (the launch itself moves it on). A
+   * runner start that hangs past them is abandoned; the launch stops whatever it starts late.
+   */
+  private async reconcileLaunching(studio: Studio): Promise<void> {
+    const since = Date.now() - studio.statusAt;
+    if (studio.status === 'starting' && since > this.deps.config.startTimeoutS * 1000) {
+      await this.progress(studio.sessionId, 'start', 'errored', `not started within ${this.deps.config.startTimeoutS} s`);
+      await this.move(studio, 'errored', { message: `the compute environment did not start the session within ${this.deps.config.startTimeoutS} s` });
+    } else if (studio.status === 'stopping' && Date.now() - (studio.run!.stoppingSince ?? studio.statusAt) > this.deps.config.forceStopAfterS * 1000) {
+      await this.forceStop(studio);
+    }
+  }
+
   private async reconcileBuilding(studio: Studio): Promise<void> {
     if (!studio.run!.buildId) {
       await this.move(studio, 'errored', { message: 'Berth stopped while the build was being prepared: start the studio again' });
@@ -254,11 +267,26 @@ export class SessionController {
     const compute = await this.deps.compute(studio.run!.computeEnvId);
     if (!compute) return void (await this.move(studio, 'errored', { message: 'its compute environment was deleted' }));
     await this.progress(studio.sessionId, 'build', 'succeeded', `built ${outcome.image}`);
-    await this.startCompute(studio.sessionId, compute, outcome.image);
+    const runStartedAt = studio.run!.startedAt;
+    this.inBackground(studio.sessionId, runStartedAt, () =>
+      this.startCompute(studio.sessionId, runStartedAt, compute, outcome.image).catch((error) => this.fail(studio.sessionId, runStartedAt, error)),
+    );
+  }
+
+  /**
+   * Launches a run outside the studio's lock (builds and runner starts take long). A launch belongs to one run,
+   * named by its start time, so that after a stop and a new start an older launch cannot act on the newer run.
+   */
+  private inBackground(sessionId: string, runStartedAt: number, launch: () => Promise<void>): void {
+    this.launching.set(sessionId, runStartedAt);
+    void launch().finally(() => {
+      if (this.launching.get(sessionId) === runStartedAt) this.launching.delete(sessionId);
+    });
   }
 
   /** Build (when needed), then compute. Runs outside the lock; each step re-reads the studio. */
-  private async launch(sessionId: string, compute: SessionCompute, submitBuild: SubmitBuild): Promise<void> {
+  private async launch(sessionId: string, runStartedAt: number, compute: SessionCompute, submitBuild: SubmitBuild): Promise<void> {
+    const ofThisRun = (studio: Studio) => studio.run?.startedAt === runStartedAt;
     try {
       let studio = await this.require(sessionId);
       let image = studio.definition.image;
@@ -266,25 +294,26 @@ export class SessionController {
         await this.progress(sessionId, 'build', 'in-progress', 'submitting the build');
         const submitted = await submitBuild(studio);
         studio = await this.require(sessionId);
-        if (studio.status !== 'building') return;
+        if (studio.status !== 'building' || !ofThisRun(studio)) return;
         await this.deps.store.updateRun(sessionId, { ...studio.run!, buildId: submitted.buildId, image: submitted.image });
         if (submitted.buildId) await this.progress(sessionId, 'build', 'in-progress', `build ${submitted.buildId} of ${submitted.image}`);
         const outcome = await this.deps.builds.wait(submitted);
         studio = await this.require(sessionId);
-        if (studio.status !== 'building') return;
+        if (studio.status !== 'building' || !ofThisRun(studio)) return;
         if (outcome.state === 'failed') return await this.buildFailed(studio, outcome.message);
         if (outcome.state !== 'succeeded') return;
         await this.progress(sessionId, 'build', 'succeeded', submitted.cached ? `${outcome.image} already exists` : `built ${outcome.image}`);
         image = outcome.image;
       }
-      await this.startCompute(sessionId, compute, image);
+      await this.startCompute(sessionId, runStartedAt, compute, image);
     } catch (error) {
-      await this.fail(sessionId, error);
+      await this.fail(sessionId, runStartedAt, error);
     }
   }
 
-  private async startCompute(sessionId: string, compute: SessionCompute, image: string | null): Promise<void> {
+  private async startCompute(sessionId: string, runStartedAt: number, compute: SessionCompute, image: string | null): Promise<void> {
     let studio = await this.require(sessionId);
+    if (studio.run?.startedAt !== runStartedAt) return;
     if (studio.status === 'building') {
       if (!(await this.move(studio, 'starting', { message: 'starting compute', run: { ...studio.run!, image } }))) return;
       studio = await this.require(sessionId);
@@ -309,11 +338,20 @@ export class SessionController {
     await this.progress(sessionId, 'start', 'in-progress', `starting on ${compute.name} (${compute.platform})`);
     const step: ProgressStep = compute.platform === 'local' ? 'start' : 'pull'; // the local runner pulls nothing
     const handle = await compute.runner.start(launch, (message) => void this.progress(sessionId, step, 'in-progress', message));
-    await this.locks.run(sessionId, async () => {
+    const kept = await this.locks.run(sessionId, async () => {
       const latest = await this.require(sessionId);
-      await this.deps.store.updateRun(sessionId, { ...latest.run!, handle });
+      if (latest.run?.startedAt !== runStartedAt || (latest.status !== 'starting' && latest.status !== 'stopping')) return false;
+      await this.deps.store.updateRun(sessionId, { ...latest.run, handle });
       if (latest.status === 'stopping') this.finishStop(sessionId);
+      return true;
     });
+    if (!kept) {
+      // the run ended (stopped, timed out, started anew) while the runner was starting it
+      this.deps.log(`studio ${sessionId}: a start that came too late is stopped again`);
+      await compute.runner.stop(handle, 0).catch(() => undefined);
+      await compute.runner.remove(handle).catch(() => undefined);
+      return;
+    }
     await this.progress(sessionId, 'start', 'succeeded', `compute started on ${compute.name}`);
     await this.progress(sessionId, 'connect', 'in-progress', 'waiting for the tool to accept connections');
   }
@@ -375,12 +413,17 @@ export class SessionController {
     await this.move(studio, 'buildFailed', { message });
   }
 
-  private async fail(sessionId: string, error: unknown): Promise<void> {
+  private async fail(sessionId: string, runStartedAt: number, error: unknown): Promise<void> {
     const message = error instanceof RunnerError || error instanceof StudioConflict ? error.message : `could not start the session: ${(error as Error).message}`;
     if (!(error instanceof RunnerError)) this.deps.log(`studio ${sessionId}: ${(error as Error).stack ?? error}`);
     await this.locks.run(sessionId, async () => {
       const studio = await this.deps.store.find(sessionId);
-      if (!studio || !isActive(studio.status) || studio.status === 'stopping') return;
+      if (!studio || studio.run?.startedAt !== runStartedAt || !isActive(studio.status)) return;
+      if (studio.status === 'stopping') {
+        // stopped while starting, and the start failed: nothing runs, so the stop is done
+        if (!studio.run.handle) await this.move(studio, 'stopped', { stopReason: studio.stopReason, message: stoppedMessage(studio.stopReason) });
+        return;
+      }
       const step: ProgressStep = studio.status === 'building' ? 'build' : 'start';
       await this.progress(sessionId, step, 'errored', message);
       await this.move(studio, studio.status === 'building' && !(error instanceof RunnerError) ? 'buildFailed' : 'errored', { message });
