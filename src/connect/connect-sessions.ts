@@ -135,6 +135,13 @@ export class ConnectSessions {
     return agentToken;
   }
 
+  /** Ends the current run's agent token, so that no agent attaches until the next run (a stopped studio serves nothing). */
+  async revokeAgentToken(id: string): Promise<void> {
+    this.recent.delete(id);
+    const unusable = hashAgentToken(agentTokenPrefix + randomBytes(32).toString('base64url'));
+    await this.db.updateTable('connect_sessions').set({ agent_token_hash: unusable }).where('id', '=', id).execute();
+  }
+
   async setPrivate(id: string, isPrivate: boolean): Promise<void> {
     this.recent.delete(id);
     await this.db.updateTable('connect_sessions').set({ is_private: isPrivate ? 1 : 0 }).where('id', '=', id).execute();

@@ -249,6 +249,8 @@ export class LocalRunner implements Runner {
     const record = await this.readRecord(session.sessionId);
     // A record of a newer run of the same session id is not this handle's to remove.
     if (record && record.startTime !== session.startTime) return;
+    // An agent that died (killed by the OOM killer, say) left its tool behind, no longer its child.
+    await killGroups(orphanGroupsOf(session));
     await rm(this.logPath(session.sessionId), { force: true });
     await rm(this.recordPath(session.sessionId), { force: true });
     this.endings.delete(identityOf(session));
@@ -389,6 +391,30 @@ function descendantGroups(pid: number): number[] {
   const groups = new Set<number>();
   for (const stat of processes) if (descendants.has(stat.pid) && stat.pid !== pid && stat.pgrp !== ownGroup) groups.add(stat.pgrp);
   return [...groups];
+}
+
+/**
+ * The process groups of what a session started and its agent no longer owns: processes younger than the agent
+ * whose environment names the session (the agent passes `BERTH_SESSION_ID` on to the tool, and the tool to
+ * its children).
+ */
+function orphanGroupsOf(session: LocalHandle): number[] {
+  const marker = `BERTH_SESSION_ID=${session.sessionId}`;
+  const ownGroup = readProcessStat(process.pid)?.pgrp;
+  const groups = new Set<number>();
+  for (const stat of allProcesses()) {
+    if (!isLive(stat) || stat.pgrp === ownGroup || BigInt(stat.startTime) < BigInt(session.startTime)) continue;
+    if (environmentOf(stat.pid).includes(marker)) groups.add(stat.pgrp);
+  }
+  return [...groups];
+}
+
+function environmentOf(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  } catch {
+    return []; // gone, or another user's
+  }
 }
 
 /** SIGKILLs what is left in these groups and waits until none of it runs. */

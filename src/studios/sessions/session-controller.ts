@@ -135,7 +135,9 @@ export class SessionController {
   /** Keeps the session's output, then frees what the runner held for it. Never throws. */
   private async release(sessionId: string, compute: SessionCompute, handle: string): Promise<void> {
     try {
-      await this.deps.logs.keep(sessionId, await compute.runner.logs(handle).catch(() => ''));
+      const output = await compute.runner.logs(handle).catch(() => '');
+      // a handle released twice (an errored run, then stopped) has nothing left: keep what the first release kept
+      if (output) await this.deps.logs.keep(sessionId, output);
       await compute.runner.remove(handle);
     } catch (error) {
       this.deps.log(`studio ${sessionId}: freeing its session failed: ${(error as Error).message}`);
@@ -432,6 +434,7 @@ export class SessionController {
 
   private async move(studio: Studio, to: StudioStatus, details: Parameters<StudioStore['transition']>[3]): Promise<boolean> {
     const moved = await this.deps.store.transition(studio.sessionId, studio.status, to, details);
+    if (moved && !isActive(to)) await this.deps.sessions.revokeAgentToken(studio.sessionId);
     if (moved) {
       const latest = await this.deps.store.find(studio.sessionId);
       if (latest) this.emit(studio.sessionId, { kind: 'status', studio: latest });

@@ -59,7 +59,7 @@ async function setup(platform: 'local' | 'docker', submitDelayMs = 0) {
   const controller = new SessionController({
     store, sessions, logs: new SessionLogs(join(dir, 'kept')),
     builds: {
-      needsBuild: (studio) => studio.definition.configuration.condaEnvironment !== null,
+      needsBuild: (studio: { definition: StudioDefinition }) => studio.definition.configuration.condaEnvironment !== null,
       wait: async (submitted: { image: string }) => ({ state: 'succeeded', image: submitted.image }),
       outcome: async () => ({ state: 'running' }),
       cancel: async () => undefined,
