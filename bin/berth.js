@@ -8,5 +8,8 @@ if (process.argv[2] === 'agent') {
   const { runAgentCommand } = await import('../src/connect/agent/agent-main.ts');
   runAgentCommand(process.argv.slice(3));
 } else {
+  // Berth pins the AWS SDK it ships with and supports Node 20 (package.json engines); the SDK's note that its
+  // future releases will need Node 22 is for whoever upgrades Berth's dependencies, not for every CLI run.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   await import('../src/cli/main.ts');
 }

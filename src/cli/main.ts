@@ -12,6 +12,11 @@ import { studioConfigCommands } from './studio-config-commands.ts';
 import { credentialCommands } from './credential-commands.ts';
 import { workspaceCommands } from './workspace-commands.ts';
 import { studioCommands } from './studio-commands.ts';
+import { cloneCommands } from './clone-commands.ts';
+import { ecrCommands } from './ecr-commands.ts';
+import { mapCommand } from './map-commands.ts';
+import { mcpCommand } from './mcp-command.ts';
+import { doctorCommands } from './doctor-commands.ts';
 
 const program = new Command('berth').description('Berth: interactive research Studios, their images and their registry').showHelpAfterError();
 
@@ -155,7 +160,12 @@ studioConfigCommands(program.command('studio-config').description('Studio reposi
 workspaceCommands(program, workspaces);
 credentialCommands(program.command('credentials').description('registry, AWS and GitHub credentials of a workspace (secrets from standard input)'));
 studioCommands(program.command('studios').description('studios: define, start, stop, open and follow interactive sessions'));
+doctorCommands(program.command('doctor').description('check a workspace\'s Studios setup (each problem with its fix); explain a pasted error'));
+ecrCommands(program);
 computeEnvCommands(program.command('compute-envs').description('compute environments: where studios run (local, docker, kubernetes)'));
+cloneCommands(program);
+mcpCommand(program);
+mapCommand(program);
 
 // bin/berth.js hands `berth agent` to the agent before this file loads: it passes the tool's command line on
 // verbatim (`--entrypoint`, `--`) and must not load the control plane. Listed here for `berth --help`.

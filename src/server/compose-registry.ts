@@ -52,7 +52,7 @@ export interface PeriodicJob {
 
 export interface RegistryPart {
   oci: Face;
-  ecr: Face;
+  ecr: EcrFace;
   apiRoutes: ApiRoute[];
   /** Periodic work, each with its interval in seconds (0 = never). */
   jobs: PeriodicJob[];

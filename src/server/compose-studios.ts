@@ -27,6 +27,8 @@ import { computeEnvRoutes } from '../api/compute-env-routes.ts';
 import { credentialRoutes } from '../api/credential-routes.ts';
 import { orgRoutes } from '../api/org-routes.ts';
 import { templateRoutes } from '../api/template-routes.ts';
+import { doctorRoutes } from '../api/doctor-routes.ts';
+import { berthDoctorDeps } from '../toolbox/doctor/berth-doctor-deps.ts';
 import type { PeriodicJob } from './compose-registry.ts';
 import type { RegistryDomain } from './compose-registry.ts';
 
@@ -58,6 +60,8 @@ export async function composeStudios(deps: {
   routing: StudioRouting;
   /** `127.0.0.1:<port>` once listening. */
   internalHost: () => string;
+  /** The region Berth's registry names in ARNs (registry.region), for the doctor's region and policy checks. */
+  registryRegion?: string;
   log: (line: string) => void;
 }): Promise<StudiosPart> {
   const { config, identity, database } = deps;
@@ -165,6 +169,10 @@ export async function composeStudios(deps: {
       ...computeEnvRoutes({ identity, credentials, computeEnvs }),
       ...orgRoutes({ identity, settings, publicUrl: deps.server.publicUrl }),
       ...credentialRoutes({ identity, credentials }),
+      ...doctorRoutes({
+        identity,
+        doctor: berthDoctorDeps({ db: database.db, identity, access, settings, credentials, computeEnvs, index: deps.registry.index, studios: store, templates, connect: deps.connect, publicUrl: deps.server.publicUrl, internalHost: deps.internalHost, registryRegion: deps.registryRegion }),
+      }),
     ],
     jobs: [
       { name: 'session reconcile', everyS: config.reconcileIntervalS, run: () => controller.reconcile() },

@@ -2,6 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Server } from 'node:http';
 import { ApiFace } from '../api/api-face.ts';
+import { toolboxRoutes } from '../api/toolbox-routes.ts';
+import { toolboxOperations } from '../toolbox/operations.ts';
 import { identityRoutes } from '../api/identity-routes.ts';
 import type { BerthConfig } from '../config/schema.ts';
 import { openDatabase, type OpenedDatabase } from '../db/database.ts';
@@ -77,11 +79,23 @@ export async function startServer(config: BerthConfig, log: (line: string) => vo
       sessions: connect.sessions,
       hub: connect.hub,
       routing: connect.routing,
+      registryRegion: config.registry.region,
       internalHost: () => internalHost,
       log,
     });
     closers.unshift(studios.close);
-    const api = new ApiFace(identity, [...identityRoutes(identity, accessKeys), ...registry.apiRoutes, ...builder.apiRoutes, ...connect.apiRoutes, ...studios.apiRoutes]);
+    const toolbox = toolboxRoutes({
+      identity,
+      operations: toolboxOperations,
+      ecr: registry.ecr,
+      tokens: registry.domain.tokens,
+      credentials: registry.domain.credentials,
+      region: config.registry.region,
+      loginTtlS: config.registry.ecrLoginTtlS,
+      internalHost: () => internalHost,
+      publicUrl: config.server.publicUrl,
+    });
+    const api = new ApiFace(identity, [...identityRoutes(identity, accessKeys), ...registry.apiRoutes, ...builder.apiRoutes, ...connect.apiRoutes, ...studios.apiRoutes, ...toolbox]);
 
     let ready = false;
     const server = createHttpServer({

@@ -73,3 +73,15 @@ export class ToolboxError extends Error {
     this.name = 'ToolboxError';
   }
 }
+
+/**
+ * The input with a face's defaults for the fields the caller left out and the operation takes: e.g. `workspace`,
+ * which the API takes from `?workspace=` and the CLI and MCP server from `--workspace`.
+ */
+export function withFaceDefaults<Input extends Record<string, unknown>>(operation: ToolboxOperation, input: Input, defaults: Record<string, unknown>): Input {
+  const filled: Record<string, unknown> = { ...input };
+  for (const [key, value] of Object.entries(defaults)) {
+    if (value !== undefined && filled[key] === undefined && key in operation.input.shape) filled[key] = value;
+  }
+  return filled as Input;
+}

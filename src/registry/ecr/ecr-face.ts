@@ -35,17 +35,30 @@ export class EcrFace {
       if (req.method !== 'POST') throw new EcrError('UnknownOperationException', 'The ECR API takes POST requests with X-Amz-Target', 404);
       const body = await readCapped(req, maxRequestBytes);
       const caller = await this.authenticate(req, body);
-      const target = String(req.headers['x-amz-target'] ?? '');
-      const operation = target.startsWith(targetPrefix) ? this.operations[target.slice(targetPrefix.length)] : undefined;
-      if (!operation) throw new EcrError('UnknownOperationException', `Unknown operation ${target.slice(0, 100) || '(no X-Amz-Target)'}`);
-      const output = await operation(parseInput(body), caller);
-      send(res, 200, output ?? {});
+      const answer = await this.invoke(String(req.headers['x-amz-target'] ?? ''), body, caller);
+      send(res, answer);
     } catch (error) {
       const ecr = error instanceof BodyTooLarge ? new EcrError('ValidationException', error.message, 413) : toEcrError(error);
       if (!ecr) throw error;
       if (!req.complete) req.resume();
-      res.setHeader('x-amzn-ErrorType', ecr.type);
-      send(res, ecr.status, { __type: ecr.type, message: ecr.message });
+      send(res, failureAnswer(ecr));
+    }
+  }
+
+  /**
+   * Runs one operation for a caller already authenticated (the HTTP face above, or Berth itself acting for
+   * a user of its API), answering as the wire would: the status, the error type header's value and the body.
+   */
+  async invoke(target: string, body: Buffer, caller: EcrCaller): Promise<EcrAnswer> {
+    try {
+      const operation = target.startsWith(targetPrefix) ? this.operations[target.slice(targetPrefix.length)] : undefined;
+      if (!operation) throw new EcrError('UnknownOperationException', `Unknown operation ${target.slice(0, 100) || '(no X-Amz-Target)'}`);
+      const output = await operation(parseInput(body), caller);
+      return { status: 200, body: output ?? {} };
+    } catch (error) {
+      const ecr = toEcrError(error);
+      if (!ecr) throw error;
+      return failureAnswer(ecr);
     }
   }
 
@@ -84,8 +97,20 @@ function parseInput(body: Buffer): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function send(res: ServerResponse, status: number, value: unknown): void {
-  const json = JSON.stringify(value);
-  res.writeHead(status, { 'Content-Type': 'application/x-amz-json-1.1', 'Content-Length': Buffer.byteLength(json) });
+/** An ECR answer as the wire carries it; `errorType` is the `x-amzn-ErrorType` header of a failure. */
+export interface EcrAnswer {
+  status: number;
+  errorType?: string;
+  body: unknown;
+}
+
+function failureAnswer(ecr: EcrError): EcrAnswer {
+  return { status: ecr.status, errorType: ecr.type, body: { __type: ecr.type, message: ecr.message } };
+}
+
+function send(res: ServerResponse, answer: EcrAnswer): void {
+  const json = JSON.stringify(answer.body);
+  if (answer.errorType) res.setHeader('x-amzn-ErrorType', answer.errorType);
+  res.writeHead(answer.status, { 'Content-Type': 'application/x-amz-json-1.1', 'Content-Length': Buffer.byteLength(json) });
   res.end(json);
 }
