@@ -25,7 +25,7 @@ export function doctorRoutes(deps: { identity: IdentityStore; doctor: DoctorDeps
       pattern: /^\/api\/toolbox\/doctor$/,
       handler: async (ctx) => {
         const { workspace: reference } = await readJson(ctx, doctorRequest);
-        const workspace = await identity.requireWorkspaceByRef(reference ?? ctx.url.searchParams.get('workspace') ?? ctx.caller.user.name);
+        const workspace = await identity.requireWorkspaceByRef(reference || ctx.url.searchParams.get('workspace') || ctx.caller.user.name);
         await requireWorkspaceRole(identity, ctx, workspace, 'view', 'run the doctor');
         sendJson(ctx.res, 200, await runDoctor(deps.doctor, { workspace, caller: callerOf(identity, ctx) }));
       },

@@ -1,7 +1,6 @@
 import { ECRClient } from '@aws-sdk/client-ecr';
 import type { IdentityStore, Workspace } from '../identity/identity-store.ts';
 import { roleAtLeast } from '../identity/roles.ts';
-import { externalBase } from '../http/request-base.ts';
 import type { RegistryTokens } from '../registry/auth/registry-tokens.ts';
 import { ecrLoginUser } from '../registry/auth/logins.ts';
 import type { EcrFace } from '../registry/ecr/ecr-face.ts';
@@ -67,8 +66,9 @@ export function toolboxRoutes(deps: ToolboxRouteDeps): ApiRoute[] {
 
 function serverContext(deps: ToolboxRouteDeps, ctx: ApiContext, workspace: Workspace, mayUseCredentials: boolean, signal: AbortSignal): ToolboxContext {
   const { user, token } = ctx.caller;
-  const requestHost = hostOf(externalBase(ctx.req, deps.publicUrl));
-  const ownHosts = new Set([deps.internalHost(), requestHost]);
+  // Never the request's Host header: operations fetch from the host the ECR API names, with the caller's login.
+  const ownHost = deps.publicUrl ? hostOf(deps.publicUrl) : deps.internalHost();
+  const ownHosts = new Set([deps.internalHost(), ownHost]);
   return {
     async registryLogin(host: string): Promise<RegistryLogin | undefined> {
       if (ownHosts.has(host)) {
@@ -87,7 +87,7 @@ function serverContext(deps: ToolboxRouteDeps, ctx: ApiContext, workspace: Works
           user,
           workspace: await deps.identity.requireWorkspaceByRef(targetWorkspace),
           region: target.region ?? deps.region,
-          host: requestHost,
+          host: ownHost,
           credential: { kind: 'api-token', id: token.id },
         })),
       });

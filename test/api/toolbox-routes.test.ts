@@ -19,6 +19,7 @@ describe('the toolbox API (/api/toolbox/*): operations run in Berth as the calle
 
   before(async () => {
     berth = await startBerth();
+    assert.equal((await berth.api('POST', '/api/workspaces', { slug: 'lab' })).status, 201);
     upstream = await startDistribution();
     scratch = await scratchDir('toolbox-api');
     image = await writeOciLayout({ dir: join(scratch, 'multi'), layers: 2, layerBytes: 2048, platforms: twoPlatforms });
@@ -71,6 +72,30 @@ describe('the toolbox API (/api/toolbox/*): operations run in Berth as the calle
     const serverFolder = await post<{ error: { code: string } }>('map', { workflowDir: '/etc', registry: 'mirror.example.org/lab' });
     assert.equal(serverFolder.status, 400);
     assert.equal(serverFolder.body.error.code, 'INVALID_INPUT');
+  });
+
+  it('clones from a private registry with the workspace\'s credential, for maintainers only', async () => {
+    const secured = await startDistribution({ htpasswd: { username: 'robot', password: 'robot-secret' } });
+    try {
+      await secured.push(image, 'team/private:1');
+      const added = await berth.api('POST', '/api/credentials?workspaceId=lab', { credentials: { name: 'mirror', provider: 'container-reg', keys: { registry: secured.host, userName: 'robot', password: 'robot-secret' } } });
+      assert.equal(added.status, 201, JSON.stringify(added.body));
+      const viewer = await berth.user('vic');
+      await berth.role('lab', 'vic', 'view');
+      const clone = { source: `${secured.host}/team/private:1`, target: `${berth.host}/lab/mirrored/private:1` };
+      const refused = await post<{ error: { code: string } }>('clone?workspace=lab', clone, viewer);
+      assert.equal(refused.status, 403, JSON.stringify(refused.body));
+      assert.equal(refused.body.error.code, 'UNAUTHORIZED');
+
+      const copied = await post<{ totals: { blobs: { copied: number } } }>('clone?workspace=lab', clone);
+      assert.equal(copied.status, 200, JSON.stringify(copied.body));
+      const original = await skopeo(['inspect', '--raw', '--tls-verify=false', '--creds', 'robot:robot-secret', `docker://${secured.host}/team/private:1`]);
+      const inBerth = await skopeo(['inspect', '--raw', '--tls-verify=false', '--creds', creds('admin', berth.adminToken), `docker://${berth.host}/lab/mirrored/private:1`]);
+      assert.equal(inBerth.stdout, original.stdout, 'the manifest is copied byte for byte');
+      assert.equal(copied.body.totals.blobs.copied, 3, JSON.stringify(copied.body.totals));
+    } finally {
+      await secured.stop();
+    }
   });
 
   it('acts only in workspaces the caller belongs to', async () => {

@@ -163,7 +163,8 @@ export function grantStatement(workspace: DoctorWorkspace, what: 'Pull' | 'Push'
 /** What the repository policy says to every member of `workspace` about all of `actions`. */
 function workspaceDecision(deps: DoctorDeps, policyText: string, workspace: DoctorWorkspace, owner: DoctorWorkspace, path: string, actions: readonly string[]): 'allow' | 'deny' | 'none' {
   const document = deps.policyDocument(policyText, 'repository');
-  const resource = `arn:aws:ecr:${deps.registryRegion ?? '*'}:${owner.registryId}:repository/${owner.slug}/${path}`;
+  // ARNs name a repository inside its registry (workspace), as the registry judges policies
+  const resource = `arn:aws:ecr:${deps.registryRegion ?? '*'}:${owner.registryId}:repository/${path}`;
   const caller = { aws: [`arn:aws:iam::${workspace.registryId}:root`] };
   const decisions = actions.map((action) => evaluatePolicy(document, { caller, action, resource, context: { 'aws:PrincipalAccount': [workspace.registryId] } }));
   if (decisions.includes('deny')) return 'deny';
@@ -183,7 +184,9 @@ function grantFix(
   const lines = [
     `add this statement to the repository policy of ${owner.slug}/${path} (an admin of workspace ${owner.slug} does it):`,
     `  ${JSON.stringify(grant.statement)}`,
-    `with Berth: berth grant ${owner.slug}/${path} --principal ${grant.workspace.slug} --actions ${grant.actions}`,
+    grant.exists
+      ? `with Berth: berth grant ${owner.slug}/${path} --principal ${grant.workspace.slug} --actions ${grant.actions}`
+      : `with Berth: berth registry repos create ${path} --workspace ${owner.slug} && berth grant ${owner.slug}/${path} --principal ${grant.workspace.slug} --actions ${grant.actions}`,
     `or with the aws CLI (as an admin of ${owner.slug}):`,
   ];
   if (!grant.exists) lines.push(`  ${aws(`create-repository --repository-name ${path}`)}`);
