@@ -1,8 +1,8 @@
 import {
-  DescribePullThroughCacheRulesCommand,
   DescribeRegistryCommand,
-  DescribeRepositoryCreationTemplatesCommand,
   ECRServiceException,
+  paginateDescribePullThroughCacheRules,
+  paginateDescribeRepositoryCreationTemplates,
   type ECRClient,
   type PullThroughCacheRule,
   type RepositoryCreationTemplate,
@@ -94,30 +94,21 @@ export async function registryIdOf(client: ECRClient): Promise<string> {
   return answer.registryId ?? '';
 }
 
-export async function allPullThroughCacheRules(client: ECRClient): Promise<PullThroughCacheRule[]> {
-  const rules: PullThroughCacheRule[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await ecrCall('listing pull-through cache rules (DescribePullThroughCacheRules)', () =>
-      client.send(new DescribePullThroughCacheRulesCommand({ maxResults: 100, ...(nextToken ? { nextToken } : {}) })),
-    );
-    rules.push(...(page.pullThroughCacheRules ?? []));
-    nextToken = page.nextToken;
-  } while (nextToken);
-  return rules;
+export function allPullThroughCacheRules(client: ECRClient): Promise<PullThroughCacheRule[]> {
+  return allPages('listing pull-through cache rules (DescribePullThroughCacheRules)', paginateDescribePullThroughCacheRules({ client, pageSize: 100 }, {}), (page) => page.pullThroughCacheRules);
 }
 
-export async function allCreationTemplates(client: ECRClient): Promise<RepositoryCreationTemplate[]> {
-  const templates: RepositoryCreationTemplate[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await ecrCall('listing repository creation templates (DescribeRepositoryCreationTemplates)', () =>
-      client.send(new DescribeRepositoryCreationTemplatesCommand({ maxResults: 100, ...(nextToken ? { nextToken } : {}) })),
-    );
-    templates.push(...(page.repositoryCreationTemplates ?? []));
-    nextToken = page.nextToken;
-  } while (nextToken);
-  return templates;
+export function allCreationTemplates(client: ECRClient): Promise<RepositoryCreationTemplate[]> {
+  return allPages('listing repository creation templates (DescribeRepositoryCreationTemplates)', paginateDescribeRepositoryCreationTemplates({ client, pageSize: 100 }, {}), (page) => page.repositoryCreationTemplates);
+}
+
+/** Every item of a listing, through the SDK's paginator; a failure is a ToolboxError saying what was being listed. */
+function allPages<Page, Item>(doing: string, pages: AsyncIterable<Page>, itemsOf: (page: Page) => Item[] | undefined): Promise<Item[]> {
+  return ecrCall(doing, async () => {
+    const items: Item[] = [];
+    for await (const page of pages) items.push(...(itemsOf(page) ?? []));
+    return items;
+  });
 }
 
 /** The rule whose prefix covers a repository name (`hub/library/ubuntu` → rule `hub`), the longest first. */
