@@ -186,6 +186,8 @@ function configurationLines(from: Location, to: Location, repositories: Migrated
       { tool: 'JupyterHub (KubeSpawner)', file: 'jupyterhub_config.py', line: `c.KubeSpawner.image = "${image}"` },
       { tool: 'JupyterHub (DockerSpawner)', file: 'jupyterhub_config.py', line: `c.DockerSpawner.image = "${image}"` },
       { tool: 'Zero to JupyterHub (Helm chart)', file: 'config.yaml', line: `singleuser: { image: { name: "${repository.target}", tag: "${tag}" } }` },
+      // the variable Terraform modules for JupyterHub deployments name the single-user image by
+      { tool: 'JupyterHub (Terraform variables)', file: 'terraform.tfvars', line: `singleuser_image_name = "${repository.target}"` },
       { tool: 'Nextflow', file: 'nextflow.config', line: `process.container = '${image}'` },
     );
   }

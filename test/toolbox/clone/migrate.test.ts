@@ -66,6 +66,7 @@ describe('migrateRepositories from a distribution prefix into Berth', () => {
     const lines = result.configuration.map((c) => c.line);
     assert.ok(lines.includes(`c.KubeSpawner.image = "${berth.host}/admin/new/images/notebook:latest"`));
     assert.ok(lines.includes(`process.container = '${berth.host}/admin/new/tool:2'`));
+    assert.ok(lines.includes(`singleuser_image_name = "${berth.host}/admin/new/images/notebook"`));
     assert.ok(lines.includes(`sed -i.bak 's#${source.host}/old-org/#${berth.host}/admin/new/#g' FILES…`));
     assert.equal(result.pullThrough, undefined, 'a private registry has no pull-through preset');
     assert.equal(await berthTags('admin/new/elsewhere/tool'), undefined, 'repositories outside the prefix stay');
