@@ -8,6 +8,7 @@ import {
   type RepositoryCreationTemplate,
 } from '@aws-sdk/client-ecr';
 import { z } from 'zod';
+import { upstreamPresets as registryUpstreams, type UpstreamKind } from '../../registry/pullthrough/cache-rules.ts';
 import { ToolboxError, type ToolboxErrorCode } from '../toolbox-operation.ts';
 
 /** The fields every ECR operation takes to choose its registry: a Berth workspace, or an AWS region. */
@@ -130,24 +131,17 @@ export function templateFor(prefix: string, templates: readonly RepositoryCreati
   return covering[0] ?? applies.find((t) => t.prefix === 'ROOT');
 }
 
-/** Upstream presets by the names people use for them, as [upstreamRegistryUrl, ECR's upstreamRegistry]. */
-export const upstreamPresets: Record<string, { url: string; upstreamRegistry: string }> = {
-  'docker-hub': { url: 'registry-1.docker.io', upstreamRegistry: 'docker-hub' },
-  dockerhub: { url: 'registry-1.docker.io', upstreamRegistry: 'docker-hub' },
-  'docker.io': { url: 'registry-1.docker.io', upstreamRegistry: 'docker-hub' },
-  quay: { url: 'quay.io', upstreamRegistry: 'quay' },
-  'quay.io': { url: 'quay.io', upstreamRegistry: 'quay' },
-  'ecr-public': { url: 'public.ecr.aws', upstreamRegistry: 'ecr-public' },
-  'public.ecr.aws': { url: 'public.ecr.aws', upstreamRegistry: 'ecr-public' },
-  'github-container-registry': { url: 'ghcr.io', upstreamRegistry: 'github-container-registry' },
-  ghcr: { url: 'ghcr.io', upstreamRegistry: 'github-container-registry' },
-  'ghcr.io': { url: 'ghcr.io', upstreamRegistry: 'github-container-registry' },
-  k8s: { url: 'registry.k8s.io', upstreamRegistry: 'k8s' },
-  'registry.k8s.io': { url: 'registry.k8s.io', upstreamRegistry: 'k8s' },
-  'gitlab-container-registry': { url: 'registry.gitlab.com', upstreamRegistry: 'gitlab-container-registry' },
-  gitlab: { url: 'registry.gitlab.com', upstreamRegistry: 'gitlab-container-registry' },
-  'registry.gitlab.com': { url: 'registry.gitlab.com', upstreamRegistry: 'gitlab-container-registry' },
-};
+/** Short names people write for an ECR upstream kind, besides the kind itself and its registry host. */
+const presetAliases: Record<string, UpstreamKind> = { dockerhub: 'docker-hub', 'docker.io': 'docker-hub', ghcr: 'github-container-registry', gitlab: 'gitlab-container-registry' };
+
+/** ECR's upstream kinds (Berth's own list), by kind, by registry host and by alias: each with its registry host. */
+export const upstreamPresets: Record<string, { url: string; upstreamRegistry: string }> = Object.fromEntries(
+  Object.entries(registryUpstreams).flatMap(([kind, url]) => {
+    const preset = { url: new URL(url).host, upstreamRegistry: kind };
+    const aliases = Object.entries(presetAliases).filter(([, aliased]) => aliased === kind).map(([alias]) => alias);
+    return [kind, preset.url, ...aliases].map((name) => [name, preset] as const);
+  }),
+);
 
 /** The prefix ECR's console (and AWS's HealthOmics tools) give a preset's rule by default. */
 export function defaultPrefixFor(upstream: string): string | undefined {
