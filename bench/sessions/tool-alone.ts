@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { builtInTemplates } from '../../src/studios/templates/built-in-templates.ts';
 import type { Cleanup } from '../support/cleanup.ts';
 import { freePort, startProcess, type ServerProcess } from '../support/servers.ts';
+import { processAlive } from '../../test/support/processes.ts';
 import { msSince, untilJupyterAnswers, type Launcher, type LaunchedSession, type PreparedSession } from './launchers.ts';
 
 /**
@@ -49,7 +50,7 @@ export function toolAlone(workDir: string, pollMs: number, cleanup: Cleanup): La
           try {
             await untilJupyterAnswers({ address: `127.0.0.1:${port}`, headers: {} }, '/tree', {
               pollMs,
-              failure: async () => (isAlive(server.pid) ? undefined : `jupyter exited (see ${server.logFile})`),
+              failure: async () => (processAlive(server.pid) ? undefined : `jupyter exited (see ${server.logFile})`),
             });
           } catch (error) {
             await stop(server);
@@ -60,13 +61,4 @@ export function toolAlone(workDir: string, pollMs: number, cleanup: Cleanup): La
       };
     },
   };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

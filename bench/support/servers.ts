@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { processAlive } from '../../test/support/processes.ts';
 
 /** A server process the benchmark started; it is only ever stopped by its own PID. */
 export interface ServerProcess {
@@ -58,17 +59,8 @@ export async function waitForHttp(url: string, expectedStatus: number, server: S
     } catch (error) {
       last = (error as Error).message;
     }
-    if (!isAlive(server.pid)) break;
+    if (!processAlive(server.pid)) break;
     await sleep(100);
   }
   throw new Error(`${url} did not answer ${expectedStatus} (${last}); log:\n${readFileSync(server.logFile, 'utf8').slice(-4000)}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { startBerth, type TestBerth } from '../support/berth.ts';
 import { studioRequest } from '../support/studio-requests.ts';
 import { waitForStudio } from '../support/studios.ts';
+import { processAlive } from '../support/processes.ts';
 import { eventually } from '../support/waiting.ts';
 
 const server = (extra: string) => `${extra}; require('node:http').createServer((q, s) => s.end('up')).listen(Number(process.argv[1]), '127.0.0.1')`;
@@ -37,7 +38,6 @@ const agentPid = async (sessionId: string) => {
   return Number(/"pid"\s*:\s*(\d+)/.exec((JSON.parse(row.run!) as { handle: string }).handle)?.[1]);
 };
 const childrenOf = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-const alive = (pid: number) => { try { process.kill(pid, 0); return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '); } catch { return false; } };
 const logs = async (id: string) => (await fetch(`${berth.url}/api/studios/${id}/logs`, { headers: { authorization: `Bearer ${berth.adminToken}` } })).text();
 
 describe('local sessions end cleanly', () => {
@@ -51,7 +51,7 @@ describe('local sessions end cleanly', () => {
     process.kill(agent, 'SIGKILL'); // the agent alone, as the OOM killer would
     const errored = await waitForStudio(berth, studio.sessionId, 'errored', 20_000);
     assert.match(errored.statusInfo.message ?? '', /ended unexpectedly/);
-    await eventually('the orphaned tool is killed', () => !alive(tool!));
+    await eventually('the orphaned tool is killed', () => !processAlive(tool!));
   });
 
   it('stopping an errored studio keeps the output of its failed run', async () => {

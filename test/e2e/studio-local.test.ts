@@ -4,18 +4,10 @@ import { startBerth, type TestBerth } from '../support/berth.ts';
 import { executeInKernel } from '../support/jupyter-kernel.ts';
 import { openStudioSocket, studioRequest } from '../support/studio-requests.ts';
 import { studio, waitForStudio, type StudioView } from '../support/studios.ts';
+import { processAlive } from '../support/processes.ts';
 import { eventually } from '../support/waiting.ts';
 
 /** The pid of the session's agent, from the local runner's handle (it is the agent's process group). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function agentPid(berth: TestBerth, sessionId: string): Promise<number> {
   const row = await berth.server.database.db.selectFrom('studios').select('run').where('session_id', '=', sessionId).executeTakeFirstOrThrow();
   const handle = (JSON.parse(row.run!) as { handle: string }).handle;

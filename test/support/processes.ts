@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
 
@@ -56,4 +57,14 @@ export function watchChild(child: ChildProcess, maxLogChars = 8 * 1024): { log: 
   child.once('exit', (code, signal) => (exited = `exited (${code ?? signal})`));
   child.once('error', (error) => (exited = `failed to start: ${error.message}`));
   return { log: () => log, exited: () => exited };
+}
+
+/** Whether `pid` runs: it exists and is not a zombie (an ended process its parent has not reaped). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
 }
