@@ -99,11 +99,3 @@ export function formatImageReference(reference: ImageReference): string {
 export function formatRepositoryLocation(reference: Pick<ImageReference, 'registry' | 'repository'>): string {
   return `${reference.registry}/${reference.repository}`;
 }
-
-/** The short form people write and docker prints: `ubuntu:22.04` for `docker.io/library/ubuntu:22.04`, `org/tool` for a Hub user repository. */
-export function familiarImageReference(reference: ImageReference): string {
-  const full = formatImageReference(reference);
-  if (reference.registry !== dockerHub) return full;
-  const withoutHost = full.slice(dockerHub.length + 1);
-  return withoutHost.startsWith('library/') ? withoutHost.slice('library/'.length) : withoutHost;
-}
