@@ -5,6 +5,7 @@ import type { IdentityStore, User } from '../identity/identity-store.ts';
 import { roles } from '../identity/roles.ts';
 import { ApiError, readJson, requireSystemAdmin, sendJson, type ApiContext } from './api-context.ts';
 import type { ApiRoute } from './api-face.ts';
+import { organizationToAddWorkspaceTo } from './org-routes.ts';
 
 const newUser = z.object({ name: z.string(), admin: z.boolean().optional() }).strict();
 const newToken = z
@@ -131,7 +132,8 @@ export function identityRoutes(identity: IdentityStore, accessKeys: AccessKeys):
       pattern: /^\/api\/workspaces$/,
       handler: async (ctx) => {
         const body = await readJson(ctx, newWorkspace);
-        const workspace = await identity.createWorkspace({ slug: body.slug, organization: body.organization, owner: ctx.caller.user });
+        const organization = body.organization === undefined ? undefined : await organizationToAddWorkspaceTo(identity, ctx, body.organization);
+        const workspace = await identity.createWorkspace({ slug: body.slug, organization: organization?.name, owner: ctx.caller.user });
         sendJson(ctx.res, 201, { workspace });
       },
     },

@@ -28,6 +28,30 @@ export async function requireWorkspaceRole(identity: IdentityStore, ctx: ApiCont
   return role;
 }
 
+async function organizationsVisibleTo(identity: IdentityStore, ctx: ApiContext): Promise<Set<string> | 'all'> {
+  if (ctx.caller.user.isAdmin) return 'all';
+  const memberships = await identity.workspacesOf(ctx.caller.user.id);
+  return new Set(memberships.flatMap((w) => (w.organizationId ? [w.organizationId] : [])));
+}
+
+/** An organization the caller may see; others answer as unknown, so that their names do not leak. */
+async function visibleOrganization(identity: IdentityStore, ctx: ApiContext, ref: string): Promise<Organization> {
+  const organization = await identity.findOrganization(ref);
+  const visible = await organizationsVisibleTo(identity, ctx);
+  if (!organization || (visible !== 'all' && !visible.has(organization.id))) throw new ApiError(404, 'NOT_FOUND', `no organization "${ref.slice(0, 100)}"`);
+  return organization;
+}
+
+/** The organization `ref` names, once the caller may add workspaces to it: a system administrator, or an owner or admin of one of its workspaces. */
+export async function organizationToAddWorkspaceTo(identity: IdentityStore, ctx: ApiContext, ref: string): Promise<Organization> {
+  const organization = await visibleOrganization(identity, ctx, ref);
+  const leads = (await identity.workspacesOf(ctx.caller.user.id)).some((w) => w.organizationId === organization.id && roleAtLeast(w.role, 'admin'));
+  if (!ctx.caller.user.isAdmin && !leads) {
+    throw new ApiError(403, 'FORBIDDEN', `only a system administrator or an owner or admin of a workspace of ${organization.name} may add workspaces to it`);
+  }
+  return organization;
+}
+
 /** The workspace `?workspaceId=` names, by id or slug; the caller's personal workspace when it names none. */
 export async function workspaceOfRequest(identity: IdentityStore, ctx: ApiContext): Promise<Workspace> {
   return identity.requireWorkspaceByRef(ctx.url.searchParams.get('workspaceId') || ctx.caller.user.name);
@@ -56,18 +80,8 @@ export function orgRoutes(deps: { identity: IdentityStore; settings: StudioSetti
   const { identity, settings } = deps;
 
   /** The organizations the caller may see: all for a system administrator, else those it has a workspace in. */
-  const visibleOrganizationIds = async (ctx: ApiContext): Promise<Set<string> | 'all'> => {
-    if (ctx.caller.user.isAdmin) return 'all';
-    const memberships = await identity.workspacesOf(ctx.caller.user.id);
-    return new Set(memberships.flatMap((w) => (w.organizationId ? [w.organizationId] : [])));
-  };
-  /** An organization the caller may see; others answer as unknown, so that their names do not leak. */
-  const organizationFor = async (ctx: ApiContext, ref: string): Promise<Organization> => {
-    const organization = await identity.findOrganization(ref);
-    const visible = await visibleOrganizationIds(ctx);
-    if (!organization || (visible !== 'all' && !visible.has(organization.id))) throw new ApiError(404, 'NOT_FOUND', `no organization "${ref.slice(0, 100)}"`);
-    return organization;
-  };
+  const visibleOrganizationIds = (ctx: ApiContext) => organizationsVisibleTo(identity, ctx);
+  const organizationFor = (ctx: ApiContext, ref: string) => visibleOrganization(identity, ctx, ref);
   const workspaceInOrganization = async (ctx: ApiContext, orgRef: string, workspaceRef: string): Promise<Workspace> => {
     const organization = await organizationFor(ctx, orgRef);
     const workspace = await identity.findWorkspaceByRef(workspaceRef);
@@ -146,11 +160,7 @@ export function orgRoutes(deps: { identity: IdentityStore; settings: StudioSetti
       method: 'POST',
       pattern: /^\/api\/orgs\/([^/]+)\/workspaces$/,
       handler: async (ctx) => {
-        const organization = await organizationFor(ctx, ctx.params[0]!);
-        const leads = (await identity.workspacesOf(ctx.caller.user.id)).some((w) => w.organizationId === organization.id && roleAtLeast(w.role, 'admin'));
-        if (!ctx.caller.user.isAdmin && !leads) {
-          throw new ApiError(403, 'FORBIDDEN', `only a system administrator or an owner or admin of a workspace of ${organization.name} may add workspaces to it`);
-        }
+        const organization = await organizationToAddWorkspaceTo(identity, ctx, ctx.params[0]!);
         const body = await readJson(ctx, newWorkspace);
         const workspace = await identity.createWorkspace({ slug: body.name, organization: organization.name, owner: ctx.caller.user });
         sendJson(ctx.res, 201, { workspace: workspaceView(workspace, 'owner') });

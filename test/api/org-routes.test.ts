@@ -86,6 +86,20 @@ describe('organizations, workspaces, participants and Studios settings (/api/org
     assert.match(bad.body.error.message, /colour/);
   });
 
+  it('POST /api/workspaces with an organization asks the same of the caller as POST /api/orgs/{org}/workspaces', async () => {
+    const byMaintainer = await as('bob', 'POST', '/api/workspaces', { slug: 'bob-side-lab', organization: 'science' });
+    assert.equal(byMaintainer.status, 403, 'a maintainer may not add a workspace to the organization through the older path either');
+    assert.match(byMaintainer.body.error.message, /owner or admin of a workspace of science/);
+    const byStranger = await as('dave', 'POST', '/api/workspaces', { slug: 'dave-side-lab', organization: 'science' });
+    assert.equal(byStranger.status, 404, 'a non-member cannot tell the organization exists');
+    const names = (await berth.api<{ workspaces: WorkspaceView[] }>('GET', '/api/orgs/science/workspaces')).body.workspaces.map((w) => w.name);
+    assert.ok(!names.includes('bob-side-lab') && !names.includes('dave-side-lab'), names.join());
+    const byOwner = await as<{ workspace: { slug: string; organizationId: string } }>('alice', 'POST', '/api/workspaces', { slug: 'alice-side-lab', organization: 'science' });
+    assert.equal(byOwner.status, 201, JSON.stringify(byOwner.body));
+    assert.equal(byOwner.body.workspace.organizationId, orgId);
+    assert.equal((await as('dave', 'POST', '/api/workspaces', { slug: 'dave-own-lab' })).status, 201, 'a workspace outside any organization needs no role');
+  });
+
   it('lists participants for view and above, by workspace id or slug, under the organization or not', async () => {
     for (const path of [`/api/orgs/science/workspaces/lab/participants`, `/api/orgs/${orgId}/workspaces/${lab.id}/participants`, `/api/workspaces/lab/participants`]) {
       const listed = await as<{ participants: Array<{ userId: string; userName: string; role: string }> }>('carol', 'GET', path);
