@@ -15,7 +15,7 @@ export interface ProxyBenchSettings {
   proxies: ProxyId[];
 }
 
-const allProxies: ProxyId[] = ['direct', 'nginx', 'chp', 'berth'];
+const allProxies: ProxyId[] = ['direct', 'nginx', 'floor', 'chp', 'berth'];
 
 export function settingsFromEnvironment(): ProxyBenchSettings {
   return {
@@ -29,7 +29,7 @@ export function settingsFromEnvironment(): ProxyBenchSettings {
   };
 }
 
-/** BENCH_PROXIES, e.g. "direct,nginx,chp": a subset, in the fixed order; all four when unset. */
+/** BENCH_PROXIES, e.g. "direct,nginx,chp": a subset, in the fixed order; all when unset. */
 function proxiesFromEnvironment(): ProxyId[] {
   const raw = process.env.BENCH_PROXIES;
   if (!raw) return allProxies;

@@ -49,7 +49,14 @@ const columnName: Record<LauncherId, string> = { tool: 'JUPYTER ALONE', jupyterh
 const ms = (value: number) => `${value.toFixed(0)} ms`;
 const optionalMs = (value: number | null) => (value === null ? '—' : ms(value));
 const signedMs = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(0)} ms`;
-const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
+/** A target line; `outOfReach` when the tool alone, which Berth starts too, already misses it. */
+interface Target {
+  ok: boolean;
+  outOfReach?: boolean;
+  text: string;
+}
+
+const verdict = (target: Target) => (target.ok ? 'PASS' : target.outOfReach ? 'MISS (out of reach)' : 'MISS');
 
 function modeTitle(mode: ModeId, settings: SessionBenchSettings, sessions: number): string {
   return mode === 'sequential'
@@ -59,7 +66,7 @@ function modeTitle(mode: ModeId, settings: SessionBenchSettings, sessions: numbe
 
 export function printReport(report: SessionReport): void {
   printHeader(report);
-  const targets: Array<{ ok: boolean; text: string }> = [];
+  const targets: Target[] = [];
   for (const mode of ['sequential', 'concurrent'] as const) {
     const measured = report.results.filter((r) => r.modes[mode]);
     if (measured.length === 0) continue;
@@ -82,8 +89,9 @@ export function printReport(report: SessionReport): void {
     console.log('');
   }
   printMemory(report);
-  console.log(`targets (issue 6): ${targets.filter((t) => t.ok).length} of ${targets.length} met`);
-  for (const target of targets) console.log(`  ${verdict(target.ok)}  ${target.text}`);
+  const outOfReach = targets.filter((t) => !t.ok && t.outOfReach).length;
+  console.log(`targets (issue 6): ${targets.filter((t) => t.ok).length} of ${targets.length} met${outOfReach > 0 ? `; ${outOfReach} missed are out of reach (Jupyter alone misses them too)` : ''}`);
+  for (const target of targets) console.log(`  ${verdict(target)}  ${target.text}`);
   if (report.loggedFailures.length > 0) {
     console.log('');
     console.log(`the launchers logged ${report.loggedFailures.length} error lines, e.g.:`);
@@ -92,18 +100,23 @@ export function printReport(report: SessionReport): void {
 }
 
 /** Berth ÷ JupyterHub (median, and p90 for information) and Berth − the tool alone, where both were measured. */
-function modeTargets(mode: ModeId, report: SessionReport): Array<{ ok: boolean; text: string }> {
+function modeTargets(mode: ModeId, report: SessionReport): Target[] {
   const timesOf = (id: LauncherId) => report.results.find((r) => r.id === id)?.modes[mode];
   const [berth, hub, tool] = [timesOf('berth'), timesOf('jupyterhub'), timesOf('tool')];
   const where = mode === 'sequential' ? 'sequential' : `${report.settings.parallel} at once`;
-  const lines: Array<{ ok: boolean; text: string }> = [];
+  const lines: Target[] = [];
   if (berth && hub) {
     const ratio = median(berth.readyMs) / median(hub.readyMs);
     const p90Ratio = percentile(berth.readyMs, 90) / percentile(hub.readyMs, 90);
     console.log(`Berth ÷ JupyterHub: median ${ratio.toFixed(2)}×, p90 ${p90Ratio.toFixed(2)}×`);
+    // Berth starts the same Jupyter: where Jupyter alone already misses the ratio, no control plane can meet it.
+    const toolRatio = tool ? median(tool.readyMs) / median(hub.readyMs) : undefined;
     lines.push({
       ok: ratio <= ratioTarget[mode],
-      text: `${where}: Berth's median ${ratio.toFixed(2)}× JupyterHub's (${ms(median(berth.readyMs))} vs ${ms(median(hub.readyMs))}; target ≤ ${ratioTarget[mode].toFixed(2)}×)`,
+      outOfReach: toolRatio === undefined ? undefined : toolRatio > ratioTarget[mode],
+      text:
+        `${where}: Berth's median ${ratio.toFixed(2)}× JupyterHub's (${ms(median(berth.readyMs))} vs ${ms(median(hub.readyMs))}; target ≤ ${ratioTarget[mode].toFixed(2)}×)` +
+        (toolRatio === undefined ? '' : `; Jupyter alone ${toolRatio.toFixed(2)}×`),
     });
   }
   if (berth && tool) {
