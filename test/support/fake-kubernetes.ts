@@ -13,6 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { removeDir, scratchDir } from './containers.ts';
 import { run } from './processes.ts';
 
@@ -109,6 +110,11 @@ export class FakeKubernetes {
     const pod = this.object('pods', namespace, name);
     if (!pod) throw new Error(`no pod ${namespace}/${name}`);
     pod.status = status;
+  }
+
+  /** Resolves once the stand-in kubelet has done all it scheduled, so that a test's own moves of a pod come after its. */
+  async kubeletIdle(): Promise<void> {
+    while (this.timers.size > 0) await sleep(5);
   }
 
   /** Moves a pod to what `fate` says, with container statuses like the kubelet's. */

@@ -432,6 +432,7 @@ describe('kubernetes runner against a recorded Kubernetes API (no cluster)', () 
     const handle = await runner.start(launch, () => undefined);
     const podName = handle.split('/')[1]!;
     assert.equal(await runner.logs(handle), '');
+    await fake.kubeletIdle(); // else its late "stays pending" could undo the move below between the two log reads
     fake.applyFate(namespace, podName, { phase: 'Running', logs: { tool: `tool stdout ${launch.sessionId}\nserving on 8080\n`, agent: 'berth agent: tunnel open\n' } });
     const from = fake.calls.length;
     assert.equal(await runner.logs(handle), `tool stdout ${launch.sessionId}\nserving on 8080\n--- berth agent (sidecar) ---\nberth agent: tunnel open\n`);
