@@ -5,16 +5,13 @@ import { after, before, describe, it } from 'node:test';
 import { startBerth, type TestBerth } from '../support/berth.ts';
 import { pushBusyboxImage } from '../support/build-requests.ts';
 import { removeDir, scratchDir } from '../support/containers.ts';
-import { run } from '../support/processes.ts';
-
-const cli = new URL('../../bin/berth.js', import.meta.url).pathname;
+import { runBerthCli } from '../support/berth-cli.ts';
 
 describe('berth build', () => {
   let berth: TestBerth;
   let scratch: string;
   let base: string;
-  const berthCli = (args: string[]) =>
-    run(process.execPath, [cli, ...args], { env: { ...process.env, BERTH_URL: berth.url, BERTH_TOKEN: berth.adminToken }, allowFailure: true });
+  const berthCli = (args: string[]) => runBerthCli(berth, args);
 
   before(async () => {
     berth = await startBerth({ config: { builder: { executor: 'buildah' } } });

@@ -14,7 +14,8 @@ import { removeDir, scratchDir, skopeo } from '../support/containers.ts';
 import { startDistribution, type Distribution } from '../support/distribution.ts';
 import { ociReference, twoPlatforms, writeOciLayout, type GeneratedLayout } from '../support/oci-image.ts';
 import { formatBytes, progressView } from '../../src/cli/progress-view.ts';
-import { run, stopProcess } from '../support/processes.ts';
+import { stopProcess } from '../support/processes.ts';
+import { runBerthCli } from '../support/berth-cli.ts';
 
 const cli = new URL('../../bin/berth.js', import.meta.url).pathname;
 
@@ -28,10 +29,7 @@ describe('berth clone and berth migrate', () => {
 
   /** The CLI as a user runs it, not on a terminal: its own docker config dir and state dir. */
   const berthCli = (args: string[], env: Record<string, string> = {}) =>
-    run(process.execPath, [cli, ...args], {
-      env: { ...process.env, BERTH_URL: berth.url, BERTH_TOKEN: berth.adminToken, DOCKER_CONFIG: join(scratch, 'no-docker'), XDG_STATE_HOME: join(scratch, 'state'), ...env },
-      allowFailure: true,
-    });
+    runBerthCli(berth, args, { env: { DOCKER_CONFIG: join(scratch, 'no-docker'), XDG_STATE_HOME: join(scratch, 'state'), ...env } });
 
   before(async () => {
     scratch = await scratchDir('clone-cli');

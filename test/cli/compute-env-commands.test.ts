@@ -2,13 +2,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBerth, type TestBerth } from '../support/berth.ts';
-import { run } from '../support/processes.ts';
-
-const cli = new URL('../../bin/berth.js', import.meta.url).pathname;
+import { runBerthCli } from '../support/berth-cli.ts';
 
 describe('berth compute-envs list|add|delete|check', () => {
   let berth: TestBerth;
-  const berthCli = (args: string[]) => run(process.execPath, [cli, ...args], { env: { ...process.env, BERTH_URL: berth.url, BERTH_TOKEN: berth.adminToken }, allowFailure: true });
+  const berthCli = (args: string[]) => runBerthCli(berth, args);
 
   before(async () => {
     berth = await startBerth();

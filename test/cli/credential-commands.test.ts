@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startBerth, type TestBerth } from '../support/berth.ts';
-import { run } from '../support/processes.ts';
-
-const cli = new URL('../../bin/berth.js', import.meta.url).pathname;
+import { runBerthCli } from '../support/berth-cli.ts';
 
 describe('berth credentials … (secrets from standard input)', () => {
   let berth: TestBerth;
-  const berthCli = (args: string[], input?: string) =>
-    run(process.execPath, [cli, ...args], { env: { ...process.env, BERTH_URL: berth.url, BERTH_TOKEN: berth.adminToken }, allowFailure: true, input });
+  const berthCli = (args: string[], input?: string) => runBerthCli(berth, args, { input });
 
   before(async () => {
     berth = await startBerth();

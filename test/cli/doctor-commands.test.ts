@@ -4,13 +4,13 @@ import type { ExplainResult } from '../../src/toolbox/doctor/explain-error.ts';
 import type { DoctorReport } from '../../src/toolbox/doctor/run-doctor.ts';
 import { startBerth, type TestBerth } from '../support/berth.ts';
 import { run } from '../support/processes.ts';
+import { runBerthCli } from '../support/berth-cli.ts';
 
 const cli = new URL('../../bin/berth.js', import.meta.url).pathname;
 
 describe('berth doctor', () => {
   let berth: TestBerth;
-  const berthCli = (args: string[], input?: string) =>
-    run(process.execPath, [cli, ...args], { env: { ...process.env, BERTH_URL: berth.url, BERTH_TOKEN: berth.adminToken }, allowFailure: true, input });
+  const berthCli = (args: string[], input?: string) => runBerthCli(berth, args, { input });
 
   before(async () => {
     berth = await startBerth({ config: { studios: { allowedWorkspaces: ['admin'] } as never } });

@@ -6,11 +6,9 @@ import { startBerth, type TestBerth } from '../support/berth.ts';
 import { creds, removeDir, scratchDir, skopeo } from '../support/containers.ts';
 import { startDistribution, type Distribution } from '../support/distribution.ts';
 import { ociReference, twoPlatforms, writeOciLayout } from '../support/oci-image.ts';
-import { run } from '../support/processes.ts';
 import { imageArgument, repositoryArgument } from '../../src/cli/ecr-commands.ts';
 import { CliError } from '../../src/cli/client.ts';
-
-const cli = new URL('../../bin/berth.js', import.meta.url).pathname;
+import { berthCliJson, runBerthCli } from '../support/berth-cli.ts';
 
 describe('berth check, grant and ecr … (the CLI over the ECR toolbox operations)', () => {
   let berth: TestBerth;
@@ -18,13 +16,8 @@ describe('berth check, grant and ecr … (the CLI over the ECR toolbox operation
   let scratch: string;
   let key: AwsKey;
   let aliceToken: string;
-  const berthCli = (args: string[], env: Record<string, string> = {}) =>
-    run(process.execPath, [cli, ...args], { env: { ...process.env, BERTH_URL: berth.url, BERTH_TOKEN: berth.adminToken, ...env }, allowFailure: true });
-  const json = async <T>(args: string[]): Promise<T> => {
-    const result = await berthCli([...args, '--json']);
-    assert.equal(result.code, 0, result.stderr);
-    return JSON.parse(result.stdout) as T;
-  };
+  const berthCli = (args: string[], env: Record<string, string> = {}) => runBerthCli(berth, args, { env });
+  const json = <T>(args: string[]) => berthCliJson<T>(berth, args);
 
   before(async () => {
     berth = await startBerth();

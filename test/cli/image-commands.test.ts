@@ -6,6 +6,7 @@ import { basic, startBerth, type TestBerth } from '../support/berth.ts';
 import { creds, removeDir, scratchDir, skopeo } from '../support/containers.ts';
 import { ociReference, twoPlatforms, writeOciLayout, type GeneratedLayout } from '../support/oci-image.ts';
 import { run } from '../support/processes.ts';
+import { runBerthCli } from '../support/berth-cli.ts';
 
 const cli = new URL('../../bin/berth.js', import.meta.url).pathname;
 
@@ -27,8 +28,7 @@ describe('berth image augment', () => {
   let single: GeneratedLayout;
   const adminCreds = () => creds('admin', berth.adminToken);
   const ref = (name: string) => `docker://${berth.host}/${name}`;
-  const berthCli = (args: string[]) =>
-    run(process.execPath, [cli, ...args], { env: { ...process.env, BERTH_URL: berth.url, BERTH_TOKEN: berth.adminToken }, allowFailure: true });
+  const berthCli = (args: string[]) => runBerthCli(berth, args);
   const inspect = async <T>(args: string[]): Promise<T> => JSON.parse((await skopeo(['inspect', '--tls-verify=false', '--creds', adminCreds(), ...args])).stdout) as T;
 
   before(async () => {

@@ -5,19 +5,15 @@ import { startBerth, type TestBerth } from '../support/berth.ts';
 import { creds, removeDir, scratchDir, skopeo } from '../support/containers.ts';
 import { ociReference, writeOciLayout } from '../support/oci-image.ts';
 import { run } from '../support/processes.ts';
+import { berthCliJson, runBerthCli } from '../support/berth-cli.ts';
 
 const cli = new URL('../../bin/berth.js', import.meta.url).pathname;
 
 describe('berth registry … (the CLI over the ECR operations)', () => {
   let berth: TestBerth;
   let scratch: string;
-  const berthCli = (args: string[], input?: string) =>
-    run(process.execPath, [cli, ...args], { env: { ...process.env, BERTH_URL: berth.url, BERTH_TOKEN: berth.adminToken }, allowFailure: true, input });
-  const json = async <T>(args: string[]): Promise<T> => {
-    const result = await berthCli([...args, '--json']);
-    assert.equal(result.code, 0, result.stderr);
-    return JSON.parse(result.stdout) as T;
-  };
+  const berthCli = (args: string[], input?: string) => runBerthCli(berth, args, { input });
+  const json = <T>(args: string[]) => berthCliJson<T>(berth, args);
 
   before(async () => {
     berth = await startBerth();

@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startBerth, type TestBerth } from '../support/berth.ts';
-import { run } from '../support/processes.ts';
-
-const cli = new URL('../../bin/berth.js', import.meta.url).pathname;
+import { runBerthCli } from '../support/berth-cli.ts';
 
 describe('berth orgs|workspaces|members … (the CLI over /api/orgs and workspace settings)', () => {
   let berth: TestBerth;
   let aliceToken: string;
-  const berthCli = (args: string[], token = berth.adminToken) =>
-    run(process.execPath, [cli, ...args], { env: { ...process.env, BERTH_URL: berth.url, BERTH_TOKEN: token }, allowFailure: true });
+  const berthCli = (args: string[], token?: string) => runBerthCli(berth, args, { token });
   const ok = async (args: string[], token?: string) => {
     const result = await berthCli(args, token);
     assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
