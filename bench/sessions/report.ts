@@ -168,13 +168,14 @@ function printHeader(report: SessionReport): void {
   if (report.results.some((r) => r.id === 'jupyterhub')) console.log(`JupyterHub's proxy: configurable-http-proxy ${versions.chp} (npm)`);
   console.log(
     `readiness: a new connection every ${settings.pollMs} ms until Jupyter answers GET /tree with its page (200 and its title; ` +
-      'a starting page, a redirect or a refused connection is not ready); every session is stopped and removed before the next ' +
+      'a starting page, a redirect or a refused connection is not ready; Berth holds a GET for a starting session until its tool ' +
+      'is up, connect.startWaitS, so it answers the first poll when ready); every session is stopped and removed before the next ' +
       'measurement; one unmeasured warm-up session per launcher; the launchers take turns in a rotating order',
   );
   console.log(
     "control-plane CPU: the launcher's own processes (Berth's server; JupyterHub's hub and proxy), not its sessions', from " +
-      "the start request to ready; Berth's includes answering the readiness polls with its starting page, JupyterHub's " +
-      'hardly any (its start request returns once the server is up)',
+      "the start request to ready, readiness polls included (Berth holds a poll until the tool is up; JupyterHub's start " +
+      'request returns once the server is up, so it is hardly polled)',
   );
   console.log(`machine: ${cpus().length} cores`);
   console.log(backgroundLine(report.background));

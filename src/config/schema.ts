@@ -164,6 +164,13 @@ export const connectSchema = z
       .default(3_600)
       .describe('lifetime of the cookie that opens one studio, seconds; renewed while in use'),
     pingIntervalS: z.number().int().min(1).max(300).default(15).describe('tunnel keep-alive ping period, seconds'),
+    startWaitS: z
+      .number()
+      .int()
+      .min(0)
+      .max(300)
+      .default(20)
+      .describe('how long a GET or HEAD for a starting session waits for its tool before the "starting" page answers it, seconds (0: at once)'),
   })
   .strict()
   .superRefine((value, ctx) => {
@@ -251,6 +258,7 @@ export const serverEnvironment = {
   BERTH_CONNECT_ROUTE_STORE: ['connect', 'routeStore'],
   BERTH_REDIS_URL: ['connect', 'redisUrl'],
   BERTH_CONNECT_ADVERTISE_URL: ['connect', 'advertiseUrl'],
+  BERTH_CONNECT_START_WAIT_S: ['connect', 'startWaitS'],
   BERTH_STUDIOS_TEMPLATES_FILE: ['studios', 'templatesFile'],
   BERTH_STUDIOS_IDLE_STOP_MINUTES: ['studios', 'idleStopMinutes'],
 } as const satisfies Record<string, readonly string[] | null>;

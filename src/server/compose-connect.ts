@@ -65,7 +65,7 @@ export async function composeConnect(deps: {
   const secureCookies = deps.server.publicUrl?.startsWith('https:') ?? false;
   const auth = new StudioAuth({ sessions, identity, tokens, routing, useOnce, studioTokenTtlS: config.studioTokenTtlS, secureCookies });
   const hub = new TunnelHub({ routes, sessions, self, pingIntervalS: config.pingIntervalS, log });
-  const proxy = new StudioProxy({ routing, findSession: (id) => sessions.findRecent(id), auth, hub, self, log });
+  const proxy = new StudioProxy({ routing, findSession: (id) => sessions.findRecent(id), auth, hub, self, log, startWaitMs: config.startWaitS * 1000 });
   const webLogins = new WebLogins(deps.database.db);
   const login = new PlatformLogin({ identity, webLogins, sessions, tokens, routing, webLoginTtlS: deps.auth.webLoginTtlS, secureCookies });
 

@@ -20,7 +20,12 @@ export interface StudioProxyOptions {
   hub: TunnelHub;
   self: () => RouteHolder;
   log: (line: string) => void;
+  /** How long a GET or HEAD for a session that is coming up waits for its tool before the page saying so. */
+  startWaitMs: number;
 }
+
+/** A waiting request looks at its session again at least this often (its tunnel may be at another replica). */
+const startRecheckMs = 1_000;
 
 /** Connections to other replicas are reused like any upstream's. */
 const replicaConnections = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
@@ -47,10 +52,12 @@ export class StudioProxy {
     if (access.kind === 'login') return void res.writeHead(302, { Location: access.location, 'Set-Cookie': access.setCookie, 'Cache-Control': 'no-store' }).end();
     if (access.kind === 'denied') return sendMessagePage(res, access.status, access.status === 401 ? 'Log in first' : 'Not allowed', access.message);
     if (access.setCookie) res.appendHeader('Set-Cookie', access.setCookie);
-    const route = await this.routeOf(req, session);
+    const route = await this.routeOnceUp(req, res, session);
     if ('tunnel' in route) return this.throughTunnel(req, res, route.tunnel);
     if ('holder' in route) return this.toReplica(req, res, route.holder);
-    sendMessagePage(res, 503, route.title, route.message, undefined, { 'Retry-After': '2' });
+    // a browser showing the page asks again by itself, and that request waits for the tool in turn
+    const retry = route.comingUp ? { 'Retry-After': '2', Refresh: '2' } : { 'Retry-After': '2' };
+    sendMessagePage(res, 503, route.title, route.message, undefined, retry);
   }
 
   async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: StudioTarget): Promise<void> {
@@ -69,8 +76,33 @@ export class StudioProxy {
     endSocketWithPage(socket, 503, route.title, route.message, { 'Retry-After': '2' });
   }
 
+  /**
+   * Where a request goes, once its session is up if it is coming up (starting, or its agent reconnecting):
+   * a GET or HEAD waits up to `startWaitMs` for that, so that whoever opens a studio just started gets the
+   * tool's answer rather than a page to reload, and nobody polls.
+   */
+  private async routeOnceUp(req: IncomingMessage, res: ServerResponse, session: ConnectSession): Promise<Route> {
+    let route = await this.routeOf(req, session);
+    if (!('comingUp' in route && route.comingUp) || !waitingMethods.has(req.method ?? '')) return route;
+    const deadline = Date.now() + this.options.startWaitMs;
+    const gone = new AbortController();
+    const leave = () => gone.abort();
+    res.once('close', leave);
+    try {
+      while ('comingUp' in route && route.comingUp && Date.now() < deadline && !gone.signal.aborted) {
+        await this.options.hub.nextChange(session.id, Math.min(startRecheckMs, deadline - Date.now()), gone.signal);
+        const now = await this.options.findSession(session.id);
+        if (!now) break;
+        route = await this.routeOf(req, now);
+      }
+    } finally {
+      res.off('close', leave);
+    }
+    return route;
+  }
+
   /** Where a request for the session goes: its tunnel here, the replica holding it, or nowhere (and why). */
-  private async routeOf(req: IncomingMessage, session: ConnectSession): Promise<{ tunnel: ServerTunnel } | { holder: RouteHolder } | Unavailable> {
+  private async routeOf(req: IncomingMessage, session: ConnectSession): Promise<Route> {
     const tunnel = this.options.hub.local(session.id);
     if (tunnel?.isOpen && tunnel.toolStatus === 'running') return { tunnel };
     const holder = tunnel ? undefined : await this.remoteHolder(req, session.id);
@@ -287,7 +319,14 @@ function requestHead(req: IncomingMessage, headers: OutgoingHttpHeaders): string
 interface Unavailable {
   title: string;
   message: string;
+  /** The session may come up on its own (starting, or its agent reconnecting); not when it stopped. */
+  comingUp: boolean;
 }
+
+type Route = { tunnel: ServerTunnel } | { holder: RouteHolder } | Unavailable;
+
+/** Requests that may wait for a session coming up: they change nothing, so a late answer harms no one. */
+const waitingMethods = new Set(['GET', 'HEAD']);
 
 /** Why a session's tool cannot be reached now, from its tunnel's live status or else its recorded one. */
 function unavailable(session: ConnectSession, tunnel: ServerTunnel | undefined): Unavailable {
@@ -296,12 +335,17 @@ function unavailable(session: ConnectSession, tunnel: ServerTunnel | undefined):
       return {
         title: 'This studio session has stopped',
         message: `Session ${session.id} stopped${session.exitCode === null ? '' : ` (its tool exited with code ${session.exitCode})`}. Start it again to use it.`,
+        comingUp: false,
       };
     case 'waiting':
-      return { title: 'This studio session is starting', message: `Session ${session.id} is starting: its agent has not connected yet.` };
+      return { title: 'This studio session is starting', message: `Session ${session.id} is starting: its agent has not connected yet.`, comingUp: true };
     case 'starting':
-      return { title: 'This studio session is starting', message: `Session ${session.id} is starting: its tool does not accept connections yet.` };
+      return { title: 'This studio session is starting', message: `Session ${session.id} is starting: its tool does not accept connections yet.`, comingUp: true };
     default:
-      return { title: 'This studio session is not connected', message: `Session ${session.id} is ${session.agentStatus}, but its agent is not connected right now; it reconnects on its own.` };
+      return {
+        title: 'This studio session is not connected',
+        message: `Session ${session.id} is ${session.agentStatus}, but its agent is not connected right now; it reconnects on its own.`,
+        comingUp: true,
+      };
   }
 }

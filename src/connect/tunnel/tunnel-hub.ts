@@ -34,6 +34,8 @@ export class TunnelHub {
   /** Agent events are written in the order they came: `running` must not overtake `starting`. */
   private recording: Promise<void> = Promise.resolve();
   private readonly waiting = new Map<string, AgentEvent>();
+  /** Aborted when the hub closes: whoever waits for a session's next status stops waiting. */
+  private readonly closing = new AbortController();
 
   constructor(private readonly options: TunnelHubOptions) {
     this.heartbeat = setInterval(() => this.refreshRoutes(), options.heartbeatMs ?? heartbeatMs);
@@ -53,6 +55,29 @@ export class TunnelHub {
   onAgentEvent(listener: AgentEventListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Resolves at the next status an agent reports here for the session, after
+   * `withinMs`, when `cancel` aborts or when the hub closes, whichever comes first: what a request waiting
+   * for a starting session sleeps on.
+   */
+  nextChange(sessionId: string, withinMs: number, cancel: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const signals = [cancel, this.closing.signal];
+      const done = () => {
+        clearTimeout(timer);
+        unsubscribe();
+        for (const signal of signals) signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, withinMs);
+      const unsubscribe = this.onAgentEvent((id, event) => {
+        if (id === sessionId && event.type === 'status') done();
+      });
+      for (const signal of signals) signal.addEventListener('abort', done, { once: true });
+      if (signals.some((signal) => signal.aborted)) done();
+    });
   }
 
   /** Takes an agent's tunnel upgrade on this server's listener. */
@@ -77,6 +102,7 @@ export class TunnelHub {
 
   async close(): Promise<void> {
     clearInterval(this.heartbeat);
+    this.closing.abort();
     const held = [...this.tunnels.values()];
     this.tunnels.clear();
     for (const tunnel of held) tunnel.close();

@@ -159,22 +159,25 @@ describe('connect tunnel: agent → server, requests and WebSockets through the 
   });
 });
 
-describe('connect tunnel: session states and refusals', () => {
+describe('connect tunnel: session states and refusals (a request waits 1 s for a session coming up)', () => {
   let berth: TestBerth;
   before(async () => {
-    berth = await startBerth();
+    berth = await startBerth({ config: { connect: { startWaitS: 1 } } });
   });
   after(async () => berth?.close());
 
-  it('answers 404 for an unknown session and 503 naming the state for one whose agent has not connected', async () => {
+  it('answers 404 for an unknown session and, after the wait, 503 naming the state for one whose agent has not connected', async () => {
     const unknown = await studioRequest(berth.url, studioHost(berth.url, 'nosuchsession1'), '/', { headers: { 'berth-session-token': berth.adminToken } });
     assert.equal(unknown.status, 404);
     assert.match(unknown.text, /no session nosuchsession1/i);
     const created = await createSession(berth);
+    const asked = performance.now();
     const waiting = await studioRequest(berth.url, studioHost(berth.url, created.session.id), '/', { headers: { 'berth-session-token': berth.adminToken } });
+    assert.ok(performance.now() - asked >= 900, 'the request waited for the session first');
     assert.equal(waiting.status, 503);
     assert.match(waiting.text, /agent has not connected yet/);
     assert.equal(waiting.headers['retry-after'], '2');
+    assert.equal(waiting.headers.refresh, '2', 'a browser showing the page asks again by itself');
   });
 
   it('answers 503 "starting" until the agent reports running, and "stopped" with the exit code after', async () => {
@@ -329,3 +332,83 @@ describe('connect tunnel: the agent dials again after the tunnel drops', () => {
   });
 });
 
+
+describe('connect proxy: a GET for a session coming up waits for its tool (default wait)', () => {
+  let berth: TestBerth;
+  let tool: ToolServer;
+  const auth = () => ({ 'berth-session-token': berth.adminToken });
+  before(async () => {
+    berth = await startBerth();
+    tool = await startToolServer();
+  });
+  after(async () => {
+    await tool?.close();
+    await berth?.close();
+  });
+
+  it('answers with the tool once the agent reports running, while a POST gets the starting page at once', async () => {
+    const created = await createSession(berth);
+    const host = studioHost(berth.url, created.session.id);
+    let answeredAt = 0;
+    const opened = studioRequest(berth.url, host, '/echo', { headers: auth() }).then((answer) => ((answeredAt = performance.now()), answer));
+    const posted = await studioRequest(berth.url, host, '/echo', { method: 'POST', headers: { ...auth(), 'content-type': 'text/plain' }, body: 'x' });
+    assert.equal(posted.status, 503);
+    assert.match(posted.text, /agent has not connected yet/);
+    assert.equal(posted.headers.refresh, '2');
+
+    const tunnel = tunnelFor(berth, created, tool.port);
+    try {
+      tunnel.start();
+      tunnel.report({ type: 'status', status: 'starting' });
+      await eventually('the agent to be connected', async () => ((await sessionState(berth, created.session.id)).agentStatus === 'starting' ? true : undefined));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(answeredAt, 0, 'no answer while the tool does not accept connections');
+      const runningAt = performance.now();
+      tunnel.report({ type: 'status', status: 'running' });
+      const answer = await opened;
+      assert.equal(answer.status, 200, answer.text);
+      assert.equal((JSON.parse(answer.text) as { url: string }).url, '/echo');
+      assert.ok(answeredAt >= runningAt);
+    } finally {
+      await tunnel.close();
+    }
+  });
+
+  it('waits for an agent that lost its tunnel to dial again', async () => {
+    const created = await createSession(berth);
+    const host = studioHost(berth.url, created.session.id);
+    const first = tunnelFor(berth, created, tool.port);
+    first.start();
+    first.report({ type: 'status', status: 'running' });
+    await eventually('the tunnel', async () => ((await studioRequest(berth.url, host, '/echo', { headers: auth() })).status === 200 ? true : undefined));
+    await first.close();
+    await eventually('the tunnel to be gone', async () => ((await sessionState(berth, created.session.id)).connected ? undefined : true));
+    const opened = studioRequest(berth.url, host, '/again', { headers: auth() });
+    const second = tunnelFor(berth, created, tool.port);
+    try {
+      second.start();
+      second.report({ type: 'status', status: 'running' });
+      const answer = await opened;
+      assert.equal(answer.status, 200, answer.text);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('answers a stopped session at once, without waiting', async () => {
+    const created = await createSession(berth);
+    const host = studioHost(berth.url, created.session.id);
+    const tunnel = tunnelFor(berth, created, tool.port);
+    tunnel.start();
+    tunnel.report({ type: 'status', status: 'stopped', exitCode: 0 });
+    assert.equal(await tunnel.flush(5_000), true);
+    await tunnel.close();
+    await eventually('stopped', async () => ((await sessionState(berth, created.session.id)).agentStatus === 'stopped' ? true : undefined));
+    const asked = performance.now();
+    const answer = await studioRequest(berth.url, host, '/', { headers: auth() });
+    assert.equal(answer.status, 503);
+    assert.match(answer.text, /stopped/);
+    assert.equal(answer.headers.refresh, undefined, 'a stopped session does not come back by itself');
+    assert.ok(performance.now() - asked < 5_000);
+  });
+});
