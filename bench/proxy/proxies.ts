@@ -8,7 +8,10 @@ import { collectGarbage, inspectorFlag } from './node-gc.ts';
 import { waitUntilServed, type Route } from './requests.ts';
 import { upstreamPaths } from './upstream-content.ts';
 
-export type ProxyId = 'direct' | 'nginx' | 'floor' | 'chp' | 'berth';
+export type ProxyId = 'direct' | 'nginx' | 'floor' | 'nodefloor' | 'chp' | 'berth';
+
+/** The floors: there for the speed they reach, not as designs (their memory says nothing). */
+export const floorIds: ReadonlySet<ProxyId> = new Set(['floor', 'nodefloor']);
 
 /** One way to reach the upstream: a proxy started by the benchmark, or the upstream itself. */
 export interface ProxyUnderTest extends Route {
@@ -95,6 +98,37 @@ export async function startTwoHopFloor(dir: string, upstream: Upstream, cleanup:
     servers: [outer.server, inner.server],
     roles: ['outer', 'inner'],
     loggedFailures: async () => [...(await outer.loggedFailures()), ...(await inner.loggedFailures())],
+  };
+}
+
+/**
+ * The Node floor: a minimal Node reverse proxy (node-floor-server.ts `proxy`: parse, `http.request`,
+ * pipe) in front of a Node byte relay (`relay`), so that a request crosses two Node processes, the first
+ * parsing it as Berth's server must and the second copying bytes as Berth's agent does, with nothing
+ * else (no authentication, and a TCP connection per connection instead of one multiplexed tunnel).
+ * Where this floor misses a target, a Node server with a Node agent misses it here.
+ */
+export async function startNodeFloor(dir: string, upstream: Upstream, cleanup: Cleanup): Promise<ProxyUnderTest> {
+  await mkdir(dir, { recursive: true });
+  const start = async (mode: 'proxy' | 'relay', target: string) => {
+    const port = await freePort();
+    const script = join(projectRoot, 'bench/proxy/node-floor-server.ts');
+    const server = startProcess(process.execPath, ['--import', 'tsx', script, mode, String(port), target], { logFile: join(dir, `${mode}.log`), cwd: projectRoot });
+    cleanup.defer(`stopping the Node floor's ${mode}`, () => server.stop());
+    const address = `127.0.0.1:${port}`;
+    await waitForHttp(`http://${address}${upstreamPaths.small}`, 200, server);
+    return { address, server };
+  };
+  const relay = await start('relay', upstream.address);
+  const proxy = await start('proxy', relay.address);
+  return {
+    id: 'nodefloor',
+    label: 'Node floor',
+    address: proxy.address,
+    headers: {},
+    servers: [proxy.server, relay.server],
+    roles: ['proxy', 'relay'],
+    loggedFailures: async () => [],
   };
 }
 

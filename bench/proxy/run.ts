@@ -5,6 +5,8 @@
  *   - through nginx (one worker, upstream keepalive: the speed of light),
  *   - through the two-hop floor: nginx in front of nginx, two processes on the path like Berth's server and
  *     agent, doing nothing else (what any such design can reach here, at best),
+ *   - through the Node floor: a minimal Node reverse proxy in front of a Node byte relay (what a Node server
+ *     and a Node agent can reach here, at best),
  *   - through configurable-http-proxy 5.3 (JupyterHub's proxy; route `/` added through its REST API, no auth),
  *   - through Berth: `berth up` (authenticating proxy + tunnel end) and `berth agent --sidecar` attached to
  *     the upstream, one session; requests carry the studio's Host and `Berth-Session-Token`.
@@ -16,12 +18,12 @@
  *     all their processes, after a full GC in the Node ones, which are started with the inspector for
  *     that), and the upgrade time.
  * Prints Berth ÷ configurable-http-proxy and Berth ÷ nginx, and the issue's targets as PASS/MISS lines, each
- * with the two-hop floor's own ratio to configurable-http-proxy (a target the floor misses is out of reach).
+ * with the floors' own ratios to configurable-http-proxy (a target a floor misses is out of reach).
  *
  *   node --import tsx bench/proxy/run.ts          (or `npm run bench -- proxy`)
  *
  * Environment: BENCH_SECONDS (5, per wrk run), BENCH_WARMUP_SECONDS (2), BENCH_WS_ROUNDS (2000),
- * BENCH_IDLE_SOCKETS (1000), BENCH_IDLE_STEPS (3), BENCH_PROXIES (e.g. "direct,nginx,chp"; all five by default),
+ * BENCH_IDLE_SOCKETS (1000), BENCH_IDLE_STEPS (3), BENCH_PROXIES (e.g. "direct,nginx,chp"; all six by default),
  * BENCH_BERTH_NODE_FLAGS (extra node flags for Berth's server and agent). A quick run:
  *   BENCH_SECONDS=2 BENCH_WARMUP_SECONDS=1 BENCH_WS_ROUNDS=300 npm run bench -- proxy
  */
@@ -37,7 +39,18 @@ import { Cleanup } from '../support/cleanup.ts';
 import { getLoad, type LoadResult } from '../support/load.ts';
 import { busyShare, formatBytes } from '../support/measure.ts';
 import { startBerthStudio, type BerthStudio } from './berth-studio.ts';
-import { direct, startConfigurableHttpProxy, startNginx, startTwoHopFloor, startUpstream, type ProxyId, type ProxyUnderTest, type Upstream } from './proxies.ts';
+import {
+  direct,
+  floorIds,
+  startConfigurableHttpProxy,
+  startNginx,
+  startNodeFloor,
+  startTwoHopFloor,
+  startUpstream,
+  type ProxyId,
+  type ProxyUnderTest,
+  type Upstream,
+} from './proxies.ts';
 import { printReport, responseKinds, type CookieMeasurement, type ProxyMeasurements, type ProxyReport, type ResponseKind } from './report.ts';
 import { get } from './requests.ts';
 import type { ProxyBenchSettings } from './settings.ts';
@@ -62,6 +75,8 @@ async function startProxy(id: ProxyId, workDir: string, upstream: Upstream, clea
       return startNginx(join(workDir, 'nginx'), upstream, cleanup);
     case 'floor':
       return startTwoHopFloor(join(workDir, 'floor'), upstream, cleanup);
+    case 'nodefloor':
+      return startNodeFloor(join(workDir, 'node-floor'), upstream, cleanup);
     case 'chp':
       return startConfigurableHttpProxy(join(workDir, 'chp'), upstream, cleanup);
     case 'berth':
@@ -161,8 +176,7 @@ async function measureAll(settings: ProxyBenchSettings, proxies: ProxyUnderTest[
     measured.get(proxy)!.echoMs = await echoRoundTrips(proxy, settings.wsRounds);
     progress(`${proxy.label}: ${settings.wsRounds} WebSocket echoes (${index + 1}/${proxies.length})`);
   }
-  // the floor is there for its speed: its memory (two nginx) says nothing about a design's
-  for (const proxy of proxies.filter((p) => p.servers.length > 0 && p.id !== 'floor')) {
+  for (const proxy of proxies.filter((p) => p.servers.length > 0 && !floorIds.has(p.id))) {
     const pids = proxy.servers.map((server) => server.pid);
     const idle = await idleSocketMemory(proxy, () => settledMemory(proxy, pids), settings.idleSockets, settings.idleSteps);
     measured.get(proxy)!.idleSockets = idle;

@@ -15,7 +15,7 @@ export interface ProxyBenchSettings {
   proxies: ProxyId[];
 }
 
-const allProxies: ProxyId[] = ['direct', 'nginx', 'floor', 'chp', 'berth'];
+const allProxies: ProxyId[] = ['direct', 'nginx', 'floor', 'nodefloor', 'chp', 'berth'];
 
 export function settingsFromEnvironment(): ProxyBenchSettings {
   return {
