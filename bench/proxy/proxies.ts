@@ -90,14 +90,26 @@ export async function startNginx(dir: string, upstream: Upstream, cleanup: Clean
 export async function startTwoHopFloor(dir: string, upstream: Upstream, cleanup: Cleanup): Promise<ProxyUnderTest> {
   const inner = await startNginxProcess(join(dir, 'inner'), upstream.address, cleanup);
   const outer = await startNginxProcess(join(dir, 'outer'), inner.address, cleanup);
+  return twoProcessFloor('floor', 'two-hop floor', { ...outer, role: 'outer' }, { ...inner, role: 'inner' });
+}
+
+interface FloorProcess {
+  address: string;
+  server: ServerProcess;
+  role: string;
+  loggedFailures(): Promise<string[]>;
+}
+
+/** A floor of two processes on the path, `front` (which the client reaches) passing on to `back`. */
+function twoProcessFloor(id: ProxyId, label: string, front: FloorProcess, back: FloorProcess): ProxyUnderTest {
   return {
-    id: 'floor',
-    label: 'two-hop floor',
-    address: outer.address,
+    id,
+    label,
+    address: front.address,
     headers: {},
-    servers: [outer.server, inner.server],
-    roles: ['outer', 'inner'],
-    loggedFailures: async () => [...(await outer.loggedFailures()), ...(await inner.loggedFailures())],
+    servers: [front.server, back.server],
+    roles: [front.role, back.role],
+    loggedFailures: async () => [...(await front.loggedFailures()), ...(await back.loggedFailures())],
   };
 }
 
@@ -110,26 +122,18 @@ export async function startTwoHopFloor(dir: string, upstream: Upstream, cleanup:
  */
 export async function startNodeFloor(dir: string, upstream: Upstream, cleanup: Cleanup): Promise<ProxyUnderTest> {
   await mkdir(dir, { recursive: true });
-  const start = async (mode: 'proxy' | 'relay', target: string) => {
+  const start = async (mode: 'proxy' | 'relay', target: string): Promise<FloorProcess> => {
     const port = await freePort();
     const script = join(projectRoot, 'bench/proxy/node-floor-server.ts');
     const server = startProcess(process.execPath, ['--import', 'tsx', script, mode, String(port), target], { logFile: join(dir, `${mode}.log`), cwd: projectRoot });
     cleanup.defer(`stopping the Node floor's ${mode}`, () => server.stop());
     const address = `127.0.0.1:${port}`;
     await waitForHttp(`http://${address}${upstreamPaths.small}`, 200, server);
-    return { address, server };
+    return { address, server, role: mode, loggedFailures: async () => [] };
   };
   const relay = await start('relay', upstream.address);
   const proxy = await start('proxy', relay.address);
-  return {
-    id: 'nodefloor',
-    label: 'Node floor',
-    address: proxy.address,
-    headers: {},
-    servers: [proxy.server, relay.server],
-    roles: ['proxy', 'relay'],
-    loggedFailures: async () => [],
-  };
+  return twoProcessFloor('nodefloor', 'Node floor', proxy, relay);
 }
 
 async function startNginxProcess(dir: string, upstreamAddress: string, cleanup: Cleanup): Promise<{ address: string; server: ServerProcess; loggedFailures: () => Promise<string[]> }> {
