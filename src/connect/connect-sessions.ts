@@ -135,11 +135,21 @@ export class ConnectSessions {
     return agentToken;
   }
 
-  /** Ends the current run's agent token, so that no agent attaches until the next run (a stopped studio serves nothing). */
+  /**
+   * Ends the current run's agent token, so that no agent attaches until the next run (a stopped studio serves
+   * nothing), and records the run as stopped when its agent did not say so itself (it was killed, or never
+   * came): the proxy then says the session stopped instead of waiting for an agent that cannot come.
+   */
   async revokeAgentToken(id: string): Promise<void> {
     this.recent.delete(id);
     const unusable = hashAgentToken(agentTokenPrefix + randomBytes(32).toString('base64url'));
     await this.db.updateTable('connect_sessions').set({ agent_token_hash: unusable }).where('id', '=', id).execute();
+    await this.db
+      .updateTable('connect_sessions')
+      .set({ agent_status: 'stopped', status_at: Date.now() })
+      .where('id', '=', id)
+      .where('agent_status', '!=', 'stopped')
+      .execute();
   }
 
   async setPrivate(id: string, isPrivate: boolean): Promise<void> {

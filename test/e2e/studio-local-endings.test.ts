@@ -52,6 +52,13 @@ describe('local sessions end cleanly', () => {
     const errored = await waitForStudio(berth, studio.sessionId, 'errored', 20_000);
     assert.match(errored.statusInfo.message ?? '', /ended unexpectedly/);
     await eventually('the orphaned tool is killed', () => !processAlive(tool!));
+    // its agent never said it stopped, yet its URL says so at once: no wait for an agent that cannot come
+    const asked = performance.now();
+    const page = await studioRequest(berth.url, new URL(studio.studioUrl).host, '/', { headers: { 'berth-session-token': berth.adminToken } });
+    assert.equal(page.status, 503);
+    assert.match(page.text, /stopped/);
+    assert.equal(page.headers.refresh, undefined);
+    assert.ok(performance.now() - asked < 5_000, 'answered without waiting for the session');
   });
 
   it('stopping an errored studio keeps the output of its failed run', async () => {
