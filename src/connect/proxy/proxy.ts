@@ -83,13 +83,13 @@ export class StudioProxy {
    */
   private async routeOnceUp(req: IncomingMessage, res: ServerResponse, session: ConnectSession): Promise<Route> {
     let route = await this.routeOf(req, session);
-    if (!('comingUp' in route && route.comingUp) || !waitingMethods.has(req.method ?? '')) return route;
+    if (!comingUp(route) || !waitingMethods.has(req.method ?? '')) return route;
     const deadline = Date.now() + this.options.startWaitMs;
     const gone = new AbortController();
     const leave = () => gone.abort();
     res.once('close', leave);
     try {
-      while ('comingUp' in route && route.comingUp && Date.now() < deadline && !gone.signal.aborted) {
+      while (comingUp(route) && Date.now() < deadline && !gone.signal.aborted) {
         await this.options.hub.nextChange(session.id, Math.min(startRecheckMs, deadline - Date.now()), gone.signal);
         const now = await this.options.findSession(session.id);
         if (!now) break;
@@ -324,6 +324,10 @@ interface Unavailable {
 }
 
 type Route = { tunnel: ServerTunnel } | { holder: RouteHolder } | Unavailable;
+
+function comingUp(route: Route): boolean {
+  return 'comingUp' in route && route.comingUp;
+}
 
 /** Requests that may wait for a session coming up: they change nothing, so a late answer harms no one. */
 const waitingMethods = new Set(['GET', 'HEAD']);
