@@ -41,6 +41,8 @@ const agentExitMarginS = 5;
 /** `logs()` returns the end of the output, like a terminal's scrollback. */
 const maxLogBytes = 1024 * 1024;
 const pollMs = 50;
+/** How long observe() waits for Node to reap an ended child and report its exit code (normally well under a millisecond). */
+const exitReportWaitMs = 2_000;
 /** How long a SIGKILLed process may take to disappear before stop() gives up (a process stuck in the kernel). */
 const killSettleMs = 10_000;
 /** File names are built from session ids and volume names: one plain path component each. */
@@ -79,7 +81,7 @@ type Ending = { exitCode: number | null; signal: NodeJS.Signals | null };
 export class LocalRunner implements Runner {
   readonly platform = 'local' as const;
   /** How the agents this process spawned ended, by handle identity: only a parent learns an exit code. */
-  private readonly endings = new Map<string, Ending>();
+  private readonly endings = new Map<string, Promise<Ending>>();
   /** Stops in progress: a second SIGTERM would make the agent kill the tool at once, without its grace. */
   private readonly stopping = new Map<string, { done: Promise<void>; gracePeriodS: number }>();
 
@@ -181,7 +183,8 @@ export class LocalRunner implements Runner {
     const stat = readProcessStat(pid);
     if (stat === undefined) throw new RunnerError('START_FAILED', `the session agent (pid ${pid}) vanished as it started`);
     const handle: LocalHandle = { sessionId, pid, startTime: stat.startTime };
-    child.once('exit', (exitCode, signal) => this.endings.set(identityOf(handle), { exitCode, signal }));
+    const ending = new Promise<Ending>((resolve) => child.once('exit', (exitCode, signal) => resolve({ exitCode, signal })));
+    this.endings.set(identityOf(handle), ending);
     child.on('error', () => undefined); // a failed kill() of an ended agent changes nothing
     return handle;
   }
@@ -191,7 +194,9 @@ export class LocalRunner implements Runner {
     if (!session) return { state: 'missing', reason: 'not a session of the local runner' };
     const stat = readProcessStat(session.pid);
     if (stat && stat.startTime === session.startTime && isLive(stat)) return { state: 'running' };
-    const ending = this.endings.get(identityOf(session));
+    // Our own child, no longer live: Node reports its exit as soon as it reaps the zombie, so the code is moments away.
+    const pending = this.endings.get(identityOf(session));
+    const ending = pending && (await Promise.race([pending, sleep(exitReportWaitMs).then(() => undefined)]));
     if (ending) return { state: 'exited', exitCode: exitCodeOf(ending), reason: describeEnding(ending) };
     // A zombie with the handle's start time is the session's agent, ended and not reaped (by a parent that is not this process).
     const zombie = stat !== undefined && stat.startTime === session.startTime;
