@@ -29,6 +29,11 @@ const maxControlFrame = 64 * 1024;
 export const windowBytes = 2 * 1024 * 1024;
 /** Consumed bytes are acknowledged once this many have been read (the sender still has the rest of its window). */
 const grantBatchBytes = windowBytes / 4;
+/**
+ * Bytes the socket may hold in Node's buffer, for all streams together, before a stream's writer waits for
+ * it to drain: credit alone would let every stream queue its whole window here (100 MiB for 50 streams).
+ */
+const socketBacklogBytes = 1024 * 1024;
 
 /** Why a stream or the tunnel failed: the tunnel closed, the peer reset the stream, or the peer broke the protocol. */
 export class MultiplexerError extends Error {
@@ -58,6 +63,8 @@ export class Multiplexer extends EventEmitter<MultiplexerEvents> {
   private current: { type: FrameType; id: number; remaining: number; control: Buffer[] } | undefined;
   private corked = false;
   private readonly pongs: Array<() => void> = [];
+  /** Writers waiting for the socket's backlog to drain. */
+  private readonly drainWaiters: Array<(error?: Error | null) => void> = [];
   closed = false;
 
   constructor(private readonly socket: Socket) {
@@ -67,6 +74,7 @@ export class Multiplexer extends EventEmitter<MultiplexerEvents> {
     socket.on('error', () => undefined);
     socket.once('end', () => socket.destroy());
     socket.once('close', () => this.shutDown(new MultiplexerError('the tunnel closed', 'closed')));
+    socket.on('drain', () => this.drained());
   }
 
   /** Opens a stream to the peer (the connect server's side). */
@@ -122,6 +130,18 @@ export class Multiplexer extends EventEmitter<MultiplexerEvents> {
     } else {
       this.socket.write(header, written);
     }
+  }
+
+  /** @internal calls back once the socket's backlog is small enough for a stream to write more */
+  whenWritable(callback: (error?: Error | null) => void): void {
+    if (this.closed) return callback(new MultiplexerError('the tunnel is closed', 'closed'));
+    // Over the limit, the last write returned false, so the socket emits 'drain' once its buffer is empty.
+    if (this.socket.writableLength <= socketBacklogBytes) return callback();
+    this.drainWaiters.push(callback);
+  }
+
+  private drained(): void {
+    for (const callback of this.drainWaiters.splice(0)) callback();
   }
 
   /** @internal */
@@ -201,6 +221,7 @@ export class Multiplexer extends EventEmitter<MultiplexerEvents> {
     for (const stream of this.streams.values()) stream.destroy(error);
     this.streams.clear();
     this.pongs.length = 0;
+    for (const callback of this.drainWaiters.splice(0)) callback(error);
     this.emit('close');
   }
 }
@@ -267,7 +288,7 @@ export class MuxStream extends Duplex {
       offset += size;
     }
     if (offset < chunk.length) this.waiting = { chunk: chunk.subarray(offset), callback };
-    else callback();
+    else this.mux.whenWritable(callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {

@@ -81,6 +81,30 @@ describe('Multiplexer: byte streams with their own flow control over one socket'
     }
   });
 
+  it('writers wait while the socket is backed up, so a slow peer costs about a MiB of buffer, not a window per stream', async () => {
+    const { opener, sockets, server } = await connectedPair();
+    try {
+      sockets[1]!.pause(); // the peer stops reading: the kernel's buffers fill, then Node's
+      const chunk = Buffer.alloc(64 * 1024);
+      const streams = Array.from({ length: 20 }, () => opener.open().on('error', () => undefined));
+      for (const stream of streams) {
+        let written = 0;
+        const produce = () => {
+          while (written < windowBytes && stream.write(chunk)) written += chunk.length;
+        };
+        stream.on('drain', produce);
+        produce();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const backlog = sockets[0]!.writableLength;
+      // the limit (1 MiB) and at most one chunk of each stream written before it was reached; 40 MiB without it
+      assert.ok(backlog <= 2 ** 20 + streams.length * chunk.length, `${(backlog / 2 ** 20).toFixed(1)} MiB wait in the socket's buffer`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    }
+  });
+
   it('a reset reaches the other end with its reason; a closed socket ends every stream with an error', async () => {
     const { opener, acceptor, sockets, server } = await connectedPair();
     try {
