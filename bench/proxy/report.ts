@@ -182,7 +182,7 @@ function printHeader(report: ProxyReport): void {
   for (const { label, setup } of setups) console.log(`${label}: ${setup}`);
   console.log(
     `load: wrk -t1 --latency, ${settings.loadSeconds} s per run after a ${settings.warmUpSeconds} s warm-up per proxy and response; ` +
-      'the proxies take turns in a rotating order',
+      `${settings.repeats > 1 ? `${settings.repeats} runs each, every figure the median of its runs; ` : ''}the proxies take turns in a rotating order`,
   );
   console.log(`machine: ${cpus().length} cores shared by wrk, the upstream and the proxy's processes`);
   console.log(backgroundLine(report.background));

@@ -22,7 +22,7 @@
  *
  *   node --import tsx bench/proxy/run.ts          (or `npm run bench -- proxy`)
  *
- * Environment: BENCH_SECONDS (5, per wrk run), BENCH_WARMUP_SECONDS (2), BENCH_WS_ROUNDS (2000),
+ * Environment: BENCH_SECONDS (5, per wrk run), BENCH_REPEATS (1; wrk runs per cell, the report keeps medians), BENCH_WARMUP_SECONDS (2), BENCH_WS_ROUNDS (2000),
  * BENCH_IDLE_SOCKETS (1000), BENCH_IDLE_STEPS (3), BENCH_PROXIES (e.g. "direct,nginx,chp"; all six by default),
  * BENCH_BERTH_NODE_FLAGS (extra node flags for Berth's server and agent). A quick run:
  *   BENCH_SECONDS=2 BENCH_WARMUP_SECONDS=1 BENCH_WS_ROUNDS=300 npm run bench -- proxy
@@ -37,7 +37,7 @@ import { loginToStudio } from '../../test/support/studio-login.ts';
 import { withCpuSeconds } from '../support/cpu.ts';
 import { Cleanup } from '../support/cleanup.ts';
 import { getLoad, type LoadResult } from '../support/load.ts';
-import { busyShare, formatBytes } from '../support/measure.ts';
+import { busyShare, formatBytes, median } from '../support/measure.ts';
 import { startBerthStudio, type BerthStudio } from './berth-studio.ts';
 import {
   direct,
@@ -51,7 +51,7 @@ import {
   type ProxyUnderTest,
   type Upstream,
 } from './proxies.ts';
-import { printReport, responseKinds, type CookieMeasurement, type ProxyMeasurements, type ProxyReport, type ResponseKind } from './report.ts';
+import { printReport, responseKinds, type CookieMeasurement, type MeasuredLoad, type ProxyMeasurements, type ProxyReport, type ResponseKind } from './report.ts';
 import { get } from './requests.ts';
 import type { ProxyBenchSettings } from './settings.ts';
 import { settingsFromEnvironment } from './settings.ts';
@@ -113,22 +113,42 @@ async function withProxyCpu<T>(proxy: ProxyUnderTest, work: () => Promise<T>): P
   return { cpuSeconds, result };
 }
 
-/** wrk runs: per response a warm-up per proxy, then every connection count, proxies in rotating order. */
+/**
+ * wrk runs: per response a warm-up per proxy, then every connection count `repeats` times, the proxies in
+ * a new order each round; what is kept is each figure's median over the rounds.
+ */
 async function measureLoads(settings: ProxyBenchSettings, proxies: ProxyUnderTest[], measured: Map<ProxyUnderTest, ProxyMeasurements>, scriptDir: string): Promise<void> {
   let turn = 0;
   for (const kind of responseKinds) {
     for (const proxy of proxies) await load(proxy, kind, 10, settings.warmUpSeconds, scriptDir);
     for (const connections of settings.connections) {
-      for (const proxy of rotated(proxies, turn++)) {
-        const { cpuSeconds, result } = await withProxyCpu(proxy, () => load(proxy, kind, connections, settings.loadSeconds, scriptDir));
-        measured.get(proxy)!.loads[kind].set(connections, { ...result, cpuSeconds });
-        progress(
-          `${pathOf[kind]} c=${connections} ${proxy.label}: ${result.requestsPerSecond.toFixed(0)} req/s, ` +
-            `p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms${result.failed > 0 ? `, ${result.failed} FAILED` : ''}`,
-        );
+      const runs = new Map<ProxyUnderTest, MeasuredLoad[]>(proxies.map((proxy) => [proxy, []]));
+      for (let round = 1; round <= settings.repeats; round++) {
+        for (const proxy of rotated(proxies, turn++)) {
+          const { cpuSeconds, result } = await withProxyCpu(proxy, () => load(proxy, kind, connections, settings.loadSeconds, scriptDir));
+          runs.get(proxy)!.push({ ...result, cpuSeconds });
+          progress(
+            `${pathOf[kind]} c=${connections} ${proxy.label}${settings.repeats > 1 ? ` (${round}/${settings.repeats})` : ''}: ${result.requestsPerSecond.toFixed(0)} req/s, ` +
+              `p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms${result.failed > 0 ? `, ${result.failed} FAILED` : ''}`,
+          );
+        }
       }
+      for (const [proxy, list] of runs) measured.get(proxy)!.loads[kind].set(connections, medianLoad(list));
     }
   }
+}
+
+/** Each figure's median over the runs (CPU per process too); failures add up, since any makes the cell suspect. */
+function medianLoad(runs: MeasuredLoad[]): MeasuredLoad {
+  const of = (figure: (run: MeasuredLoad) => number) => median(runs.map(figure));
+  return {
+    requestsPerSecond: of((run) => run.requestsPerSecond),
+    p50Ms: of((run) => run.p50Ms),
+    p99Ms: of((run) => run.p99Ms),
+    completed: of((run) => run.completed),
+    failed: runs.reduce((sum, run) => sum + run.failed, 0),
+    cpuSeconds: runs[0]!.cpuSeconds.map((_, process) => of((run) => run.cpuSeconds[process]!)),
+  };
 }
 
 /** Connections of the one run with the browser's studio cookie (the issue's reference concurrency). */

@@ -4,6 +4,8 @@ import type { ProxyId } from './proxies.ts';
 /** What one proxy benchmark run measures, from BENCH_* variables (see run.ts). */
 export interface ProxyBenchSettings {
   loadSeconds: number;
+  /** wrk runs per proxy, response and connection count; the report shows each figure's median. */
+  repeats: number;
   /** One wrk run per proxy and response before its measured runs, not counted. */
   warmUpSeconds: number;
   /** wrk connections (one thread), the issue's 1, 10 and 100. */
@@ -20,6 +22,7 @@ const allProxies: ProxyId[] = ['direct', 'nginx', 'floor', 'nodefloor', 'chp', '
 export function settingsFromEnvironment(): ProxyBenchSettings {
   return {
     loadSeconds: integerFromEnvironment('BENCH_SECONDS', 5),
+    repeats: integerFromEnvironment('BENCH_REPEATS', 1),
     warmUpSeconds: integerFromEnvironment('BENCH_WARMUP_SECONDS', 2),
     connections: [1, 10, 100],
     wsRounds: integerFromEnvironment('BENCH_WS_ROUNDS', 2000),
