@@ -1,4 +1,4 @@
-import { LexError, literalText, startsStatement, tokenize, untilLineEnd, type LexerSyntax, type Token } from './code-lexer.ts';
+import { literalText, startsStatement, untilLineEnd, type LexerSyntax, type Token } from './code-lexer.ts';
 import { ScanCollector, type ScanResult, type WorkflowFile, type WorkflowScanner } from './scan-results.ts';
 
 const groovy: LexerSyntax = {
@@ -57,12 +57,8 @@ function scanNextflow(files: readonly WorkflowFile[]): ScanResult {
   const collector = new ScanCollector('nextflow');
   const tokenized: TokenizedFile[] = [];
   for (const file of files) {
-    try {
-      tokenized.push({ file, tokens: tokenize(file.content, groovy) });
-    } catch (error) {
-      if (!(error instanceof LexError)) throw error;
-      collector.problem(file, error.offset, `cannot read this Nextflow file: ${error.message}`);
-    }
+    const tokens = collector.tokens(file, groovy, 'Nextflow file');
+    if (tokens) tokenized.push({ file, tokens });
   }
   // The top-level nextflow.config first: what it says wins over included and nested configuration.
   tokenized.sort((a, b) => configRank(a.file.path) - configRank(b.file.path) || a.file.path.localeCompare(b.file.path));

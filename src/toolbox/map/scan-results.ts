@@ -1,4 +1,4 @@
-import { lineAndColumn } from './code-lexer.ts';
+import { LexError, lineAndColumn, tokenize, type LexerSyntax, type Token } from './code-lexer.ts';
 
 export type WorkflowLanguage = 'nextflow' | 'wdl' | 'cwl' | 'snakemake' | 'dockerfile';
 
@@ -75,6 +75,17 @@ export class ScanCollector {
   readonly result: ScanResult = { references: [], problems: [], skipped: [] };
 
   constructor(readonly language: WorkflowLanguage) {}
+
+  /** The file's tokens; or, for a file the lexer cannot read (an unterminated string, say), a problem and undefined. */
+  tokens(file: WorkflowFile, syntax: LexerSyntax, kindOfFile: string): Token[] | undefined {
+    try {
+      return tokenize(file.content, syntax);
+    } catch (error) {
+      if (!(error instanceof LexError)) throw error;
+      this.problem(file, error.offset, `cannot read this ${kindOfFile}: ${error.message}`);
+      return undefined;
+    }
+  }
 
   /**
    * Records what a directive names: a registry image (with `docker://` removed), or, for URLs and image files that

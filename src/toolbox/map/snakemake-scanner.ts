@@ -1,4 +1,4 @@
-import { LexError, literalText, startsStatement, tokenize, untilLineEnd, type LexerSyntax, type Token } from './code-lexer.ts';
+import { literalText, startsStatement, untilLineEnd, type LexerSyntax, type Token } from './code-lexer.ts';
 import { ScanCollector, type WorkflowFile, type WorkflowScanner } from './scan-results.ts';
 
 const python: LexerSyntax = {
@@ -29,14 +29,8 @@ export const snakemakeScanner: WorkflowScanner = {
 };
 
 function scanFile(file: WorkflowFile, collector: ScanCollector): void {
-  let tokens: Token[];
-  try {
-    tokens = tokenize(file.content, python);
-  } catch (error) {
-    if (!(error instanceof LexError)) throw error;
-    collector.problem(file, error.offset, `cannot read this Snakefile: ${error.message}`);
-    return;
-  }
+  const tokens = collector.tokens(file, python, 'Snakefile');
+  if (!tokens) return;
   const assignments = new Map<string, Token[]>();
   const sites: Token[][] = [];
   for (let i = 0; i < tokens.length; i++) {

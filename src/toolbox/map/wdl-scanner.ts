@@ -1,4 +1,4 @@
-import { LexError, literalText, startsStatement, tokenize, untilLineEnd, type LexerSyntax, type Token } from './code-lexer.ts';
+import { literalText, startsStatement, untilLineEnd, type LexerSyntax, type Token } from './code-lexer.ts';
 import { ScanCollector, type WorkflowFile, type WorkflowScanner } from './scan-results.ts';
 
 const wdl: LexerSyntax = {
@@ -43,14 +43,8 @@ interface Block {
 }
 
 function scanFile(file: WorkflowFile, collector: ScanCollector): void {
-  let tokens: Token[];
-  try {
-    tokens = tokenize(file.content, wdl);
-  } catch (error) {
-    if (!(error instanceof LexError)) throw error;
-    collector.problem(file, error.offset, `cannot read this WDL file: ${error.message}`);
-    return;
-  }
+  const tokens = collector.tokens(file, wdl, 'WDL file');
+  if (!tokens) return;
   const declarations = new Map<string, Token[]>();
   const sites: Array<{ owner: string; tokens: Token[]; keyOffset: number }> = [];
   const stack: Block[] = [];

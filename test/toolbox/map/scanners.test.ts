@@ -284,6 +284,16 @@ describe('Snakemake scanner', () => {
       'workflow/rules/qc.smk:5: cannot resolve the container: it comes from the workflow configuration (config[…]), known only when Snakemake runs',
     ]);
   });
+
+  it('reports a Snakefile it cannot read, with file and line, and still reads the others', () => {
+    const files = {
+      'Snakefile': ['rule a:', '    container: "docker://quay.io/org/a:1"', ''].join('\n'),
+      'rules/broken.smk': ['rule b:', "    shell: '''never closed", ''].join('\n'),
+    };
+    const result = scan(snakemakeScanner, files);
+    assert.deepEqual(found(result, files), ['Snakefile:2:26 quay.io/org/a:1']);
+    assert.deepEqual(problems(result), ["rules/broken.smk:2: cannot read this Snakefile: unterminated string (opened with ''')"]);
+  });
 });
 
 describe('Dockerfile scanner', () => {
