@@ -22,10 +22,10 @@
  *
  *   node --import tsx bench/proxy/run.ts          (or `npm run bench -- proxy`)
  *
- * Environment: BENCH_SECONDS (5, per wrk run), BENCH_REPEATS (1; wrk runs per cell, the report keeps medians), BENCH_WARMUP_SECONDS (2), BENCH_WS_ROUNDS (2000),
+ * Environment: BENCH_SECONDS (5, per wrk run), BENCH_REPEATS (3; wrk runs per cell, the report keeps each figure's median), BENCH_WARMUP_SECONDS (2), BENCH_WS_ROUNDS (2000),
  * BENCH_IDLE_SOCKETS (1000), BENCH_IDLE_STEPS (3), BENCH_PROXIES (e.g. "direct,nginx,chp"; all six by default),
  * BENCH_BERTH_NODE_FLAGS (extra node flags for Berth's server and agent). A quick run:
- *   BENCH_SECONDS=2 BENCH_WARMUP_SECONDS=1 BENCH_WS_ROUNDS=300 npm run bench -- proxy
+ *   BENCH_SECONDS=2 BENCH_REPEATS=1 BENCH_WARMUP_SECONDS=1 BENCH_WS_ROUNDS=300 npm run bench -- proxy
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

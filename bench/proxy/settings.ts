@@ -22,7 +22,7 @@ const allProxies: ProxyId[] = ['direct', 'nginx', 'floor', 'nodefloor', 'chp', '
 export function settingsFromEnvironment(): ProxyBenchSettings {
   return {
     loadSeconds: integerFromEnvironment('BENCH_SECONDS', 5),
-    repeats: integerFromEnvironment('BENCH_REPEATS', 1),
+    repeats: integerFromEnvironment('BENCH_REPEATS', 3),
     warmUpSeconds: integerFromEnvironment('BENCH_WARMUP_SECONDS', 2),
     connections: [1, 10, 100],
     wsRounds: integerFromEnvironment('BENCH_WS_ROUNDS', 2000),
