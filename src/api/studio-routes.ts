@@ -269,7 +269,7 @@ export function studioRoutes(deps: {
         }
         await store.delete(studio.sessionId);
         await deps.sessions.remove(studio.sessionId);
-        await controller.forget(studio.sessionId);
+        await controller.forget(studio);
         ctx.res.writeHead(204).end();
       },
     },

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBerth, type TestBerth } from '../support/berth.ts';
 import { executeInKernel } from '../support/jupyter-kernel.ts';
@@ -83,10 +85,14 @@ describe('a Jupyter studio on the local runner, end to end through the API and t
     await waitForStudio(berth, created.sessionId, 'running');
     await berth.api('PUT', `/api/studios/${created.sessionId}/stop`);
     await waitForStudio(berth, created.sessionId, 'stopped', 60_000);
+    // The local runner's workspace (Jupyter's working directory) outlives the runs, and goes with the studio.
+    const workspace = join(berth.dataDir, 'sessions', 'workspaces', created.sessionId);
+    assert.ok(existsSync(workspace), `${workspace} is kept between runs`);
     const deleted = await berth.api('DELETE', `/api/studios/${created.sessionId}`);
     assert.equal(deleted.status, 204);
     const gone = await berth.api('GET', `/api/studios/${created.sessionId}`);
     assert.equal(gone.status, 404);
+    assert.equal(existsSync(workspace), false, `${workspace} is removed with the studio`);
     created = undefined as unknown as StudioView;
   });
 

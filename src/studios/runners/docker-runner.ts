@@ -40,6 +40,11 @@ const maxLogBytes = 4 * 1024 * 1024;
 /** Docker's rule for container and volume names. */
 const engineNamePattern = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
+/** The Docker volume that holds a workspace: it outlives the session's containers. */
+function workspaceVolumeName(workspaceVolume: string): string {
+  return `berth-ws-${workspaceVolume}`;
+}
+
 /** What `GET /images/{name}/json` answers that the runner reads. */
 export interface ImageInspect {
   Id: string;
@@ -83,7 +88,7 @@ export class DockerRunner implements Runner {
     const image = launch.image;
     if (image === null) throw new RunnerError('START_FAILED', 'the docker runner needs an image to run (this session has only a host command)');
     const containerName = `berth-session-${launch.sessionId}`;
-    const volumeName = `berth-ws-${launch.workspaceVolume}`;
+    const volumeName = workspaceVolumeName(launch.workspaceVolume);
     for (const name of [containerName, volumeName]) {
       if (!engineNamePattern.test(name)) throw new RunnerError('START_FAILED', `"${name}" cannot name a Docker container or volume`);
     }
@@ -132,6 +137,16 @@ export class DockerRunner implements Runner {
   async remove(handle: string): Promise<void> {
     if (!isContainerId(handle)) return;
     await this.engineCall(() => this.removeContainer(handle));
+  }
+
+  async removeWorkspace(workspaceVolume: string): Promise<void> {
+    const volumeName = workspaceVolumeName(workspaceVolume);
+    if (!engineNamePattern.test(volumeName)) return; // no volume can have such a name
+    await this.engineCall(async () => {
+      const removed = await this.engine.json({ method: 'DELETE', path: `/volumes/${volumeName}` });
+      if (removed.status === 204 || removed.status === 404) return;
+      throw new RunnerError('UNAVAILABLE', `could not remove the workspace volume ${volumeName}: ${answerMessage(removed)}`);
+    });
   }
 
   async logs(handle: string): Promise<string> {

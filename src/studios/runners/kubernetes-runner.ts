@@ -156,6 +156,13 @@ export class KubernetesRunner implements Runner {
     if (pullSecret) await this.deleteSecret({ namespace: pod.namespace, name: pullSecret });
   }
 
+  async removeWorkspace(workspaceVolume: string): Promise<void> {
+    const name = workspaceClaimName(workspaceVolume);
+    // The cluster keeps a claim that a pod still mounts until that pod is gone (kubernetes.io/pvc-protection).
+    const deleted = await this.answer(({ core }) => core.deleteNamespacedPersistentVolumeClaim({ namespace: this.options.namespace, name }));
+    if (!deleted.ok && deleted.code !== 404) throw this.failure(deleted, `could not delete the workspace volume claim ${name}`, 'UNAVAILABLE');
+  }
+
   /** The tool's output, then the agent's (why a tunnel does not come up is in the agent's). */
   async logs(handle: string): Promise<string> {
     const pod = parseHandle(handle);

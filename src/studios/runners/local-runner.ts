@@ -10,7 +10,7 @@
  *
  *   <workDir>/records/<sessionId>.json   labels, pid, start time (list() scans these)
  *   <workDir>/logs/<sessionId>.log       the agent's and the tool's output
- *   <workDir>/workspaces/<volume>/       the tool's working directory, kept between runs
+ *   <workDir>/workspaces/<volume>/       the tool's working directory, kept between runs, removed with its studio
  *
  * Linux only: processes are identified through /proc.
  */
@@ -123,7 +123,7 @@ export class LocalRunner implements Runner {
     if (!safeName.test(launch.sessionId)) throw new RunnerError('START_FAILED', `not a usable session id: ${JSON.stringify(launch.sessionId)}`);
     if (!safeName.test(launch.workspaceVolume)) throw new RunnerError('START_FAILED', `not a usable workspace name: ${JSON.stringify(launch.workspaceVolume)}`);
 
-    const workspaceDir = join(this.options.workDir, 'workspaces', launch.workspaceVolume);
+    const workspaceDir = this.workspacePath(launch.workspaceVolume);
     try {
       await Promise.all([mkdir(this.recordsDir, { recursive: true }), mkdir(this.logsDir, { recursive: true }), mkdir(workspaceDir, { recursive: true })]);
     } catch (error) {
@@ -261,6 +261,15 @@ export class LocalRunner implements Runner {
     this.endings.delete(identityOf(session));
   }
 
+  async removeWorkspace(workspaceVolume: string): Promise<void> {
+    if (!safeName.test(workspaceVolume)) return; // start() never made a directory of such a name
+    try {
+      await rm(this.workspacePath(workspaceVolume), { recursive: true, force: true });
+    } catch (error) {
+      throw new RunnerError('UNAVAILABLE', `could not remove the workspace directory ${this.workspacePath(workspaceVolume)}: ${messageOf(error)}`);
+    }
+  }
+
   async logs(handle: string): Promise<string> {
     const session = decodeHandle(handle);
     if (!session) throw new RunnerError('NOT_FOUND', 'not a session of the local runner');
@@ -290,6 +299,11 @@ export class LocalRunner implements Runner {
 
   private logPath(sessionId: string): string {
     return join(this.logsDir, `${sessionId}.log`);
+  }
+
+  /** The session's working directory, which outlives its runs. */
+  private workspacePath(workspaceVolume: string): string {
+    return join(this.options.workDir, 'workspaces', workspaceVolume);
   }
 
   private async readRecord(sessionId: string): Promise<SessionRecord | undefined> {

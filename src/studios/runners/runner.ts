@@ -78,6 +78,11 @@ export interface Runner {
   stop(handle: string, gracePeriodS: number): Promise<void>;
   /** Frees what the session held besides its workspace volume (containers, pods, log files). Idempotent. */
   remove(handle: string): Promise<void>;
+  /**
+   * Deletes a workspace volume (SessionLaunch.workspaceVolume) and everything in it, for a studio that is
+   * being deleted; one that does not exist is fine. Only for a workspace no session uses any more.
+   */
+  removeWorkspace(workspaceVolume: string): Promise<void>;
   /** The session's output so far (agent and tool), for `berth studios logs`. */
   logs(handle: string): Promise<string>;
   /** Sessions with Berth's labels this runner can see. */

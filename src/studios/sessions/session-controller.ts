@@ -144,9 +144,21 @@ export class SessionController {
     }
   }
 
-  /** Forgets what is kept of a deleted studio's sessions (its last output). */
-  async forget(sessionId: string): Promise<void> {
-    await this.deps.logs.forget(sessionId);
+  /**
+   * Forgets a deleted studio's sessions: their kept output, and the workspace volume on each compute
+   * environment the studio names or last ran on. A volume that cannot be removed (its platform is down,
+   * say) is logged and left: the studio is gone either way.
+   */
+  async forget(studio: Studio): Promise<void> {
+    await this.deps.logs.forget(studio.sessionId);
+    const envIds = new Set([studio.run?.computeEnvId, studio.computeEnvId].filter((id): id is string => typeof id === 'string'));
+    for (const envId of envIds) {
+      const compute = await this.deps.compute(envId);
+      if (!compute) continue;
+      await compute.runner.removeWorkspace(workspaceVolumeOf(studio.sessionId)).catch((error: unknown) => {
+        this.deps.log(`studio ${studio.sessionId}: its workspace volume on ${compute.name} was not removed: ${(error as Error).message}`);
+      });
+    }
   }
 
   /** Follows a studio's progress events and status changes; returns the unsubscribe function. */
@@ -332,7 +344,7 @@ export class SessionController {
       hostCommand: this.deps.tool(studio).hostCommand,
       env: { ...studio.definition.configuration.environment, ...(await this.deps.agentEnvironment(studio, compute.platform, agentToken)) },
       resources: { cpu: studio.definition.configuration.cpu, memoryMiB: studio.definition.configuration.memory, gpu: studio.definition.configuration.gpu },
-      workspaceVolume: sessionId,
+      workspaceVolume: workspaceVolumeOf(sessionId),
       labels: { 'berth.managed': 'true', 'berth.session': sessionId, 'berth.workspace': names.workspaceSlug, 'berth.user': names.userName },
       gracePeriodS: this.deps.config.gracePeriodS,
     };
@@ -462,4 +474,9 @@ function stoppedMessage(reason: StopReason | null): string {
   if (reason === 'LIFESPAN_EXPIRED') return 'stopped: its lifespan ended';
   if (reason === 'IDLE_TIMEOUT') return 'stopped: it was idle';
   return 'stopped';
+}
+
+/** A studio's workspace volume is named after its session: every run of the studio mounts the same one. */
+function workspaceVolumeOf(sessionId: string): string {
+  return sessionId;
 }

@@ -147,6 +147,10 @@ runnerContract('docker (a private dockerd, a real Berth, a FROM-scratch busybox 
     launch: async (behaviour = 'normal') => (await env.newSession(behaviour)).launch,
     reach: (sessionId) => env.reachOnce(sessionId),
     stillRuns: (handle) => env.containerRuns(handle),
+    async workspaceExists(launch) {
+      const volumes = await env.docker(['volume', 'ls', '--quiet', '--filter', `name=^berth-ws-${launch.workspaceVolume}$`]);
+      return volumes.stdout.trim() !== '';
+    },
     // The environment is shared with the cases below; the file's after hook stops it.
     close: async () => undefined,
   };

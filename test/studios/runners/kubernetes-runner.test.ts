@@ -517,6 +517,7 @@ runnerContract('kubernetes (recorded Kubernetes API, no cluster)', async () => {
       const phase = (fake.object('pods', podNamespace ?? '', podName ?? '')?.status as { phase?: string } | undefined)?.phase;
       return phase === 'Pending' || phase === 'Running';
     },
+    workspaceExists: async (launch) => fake.object('persistentvolumeclaims', namespace, `berth-ws-${launch.workspaceVolume}`) !== undefined,
     close: () => fake.close(),
   };
 });

@@ -131,6 +131,7 @@ runnerContract('local', async () => {
       const toolPid = pidFile(join(workspaceOf(setup.workDir, launch), 'tool.pid'));
       return processRuns(agentPidOf(handle)) || (toolPid !== undefined && processRuns(toolPid));
     },
+    workspaceExists: async (launch) => existsSync(workspaceOf(setup.workDir, launch)),
     close: () => setup.close(),
   };
 });

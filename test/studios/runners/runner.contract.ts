@@ -29,6 +29,8 @@ export interface RunnerContractFixture {
    * table, engine, cluster) rather than through the runner. Undefined where there is nothing to look at.
    */
   stillRuns?: (handle: string, launch: SessionLaunch) => Promise<boolean>;
+  /** Whether the launch's workspace volume exists, looked up on the platform directly (directory, engine volume, claim). */
+  workspaceExists(launch: SessionLaunch): Promise<boolean>;
   /** False when the platform cannot tell a session's exit code (the contract then accepts null). Default true. */
   reportsExitCodes?: boolean;
   close(): Promise<void>;
@@ -207,6 +209,20 @@ export function runnerContract(name: string, setup: () => Promise<RunnerContract
       await fixture.runner.stop(handle, normalGraceS);
       const observation = await fixture.runner.observe(handle);
       assert.ok(observation.state === 'exited' || observation.state === 'missing', JSON.stringify(observation));
+    });
+
+    it("removeWorkspace() deletes an ended session's workspace and leaves another's; twice, or for one never made, it resolves", async () => {
+      const ended = await startRunning();
+      const other = await startRunning();
+      await fixture.runner.stop(ended.handle, normalGraceS);
+      await fixture.runner.remove(ended.handle);
+      assert.equal(await fixture.workspaceExists(ended.launch), true, 'stop() and remove() keep the workspace for the next run');
+      await fixture.runner.removeWorkspace(ended.launch.workspaceVolume);
+      assert.equal(await fixture.workspaceExists(ended.launch), false, 'the workspace is gone');
+      assert.equal(await fixture.workspaceExists(other.launch), true, "another session's workspace is still there");
+      await fixture.runner.removeWorkspace(ended.launch.workspaceVolume);
+      await fixture.runner.removeWorkspace(`never${Date.now()}`);
+      await fixture.runner.removeWorkspace('../not a name');
     });
 
     it('observe() of an unknown or garbage handle answers missing and never throws; stop() and remove() of one resolve', async () => {
