@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cleanup } from '../support/cleanup.ts';
 import { startBerthProcess, type BenchRegistry } from '../support/registries.ts';
+import { prepareAgentBundle } from '../../src/studios/runners/agent-kit.ts';
 import { startProcess } from '../support/servers.ts';
 import { collectGarbage, inspectorFlag } from './node-gc.ts';
 import { failureLines, type ProxyUnderTest, type Upstream } from './proxies.ts';
@@ -58,8 +59,9 @@ async function createSession(berth: BenchRegistry, adminToken: string): Promise<
 }
 
 /**
- * Berth as an operator starts it (`berth up`), one session in workspace admin, and `berth agent
- * --sidecar` attached to the already running upstream, as a runtime would start it next to a tool.
+ * Berth as an operator starts it (`berth up`), one session in workspace admin, and the session agent
+ * (the runners' bundle, `--sidecar`) attached to the already running upstream, as a runtime would start it
+ * next to a tool.
  * Requests carry the studio's Host and the admin's API token in `Berth-Session-Token`.
  */
 export async function startBerthStudio(dir: string, upstream: Upstream, cleanup: Cleanup): Promise<BerthStudio> {
@@ -70,7 +72,9 @@ export async function startBerthStudio(dir: string, upstream: Upstream, cleanup:
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('BERTH_')));
   Object.assign(env, created.env, { CONNECT_TOOL_PORT: String(upstream.port) });
   const nodeFlags = (process.env.BENCH_BERTH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
-  const agent = startProcess(process.execPath, [...nodeFlags, inspectorFlag, join(projectRoot, 'bin/berth.js'), 'agent', '--sidecar'], {
+  // The bundle the runners put into sessions, not bin/berth.js (which loads tsx to run the sources).
+  const agentBundle = await prepareAgentBundle(join(dir, 'agent-kit'));
+  const agent = startProcess(process.execPath, [...nodeFlags, inspectorFlag, agentBundle, '--sidecar'], {
     logFile: join(dir, 'agent.log'),
     cwd: projectRoot,
     env,

@@ -145,7 +145,7 @@ const setupOf: Record<ProxyId, (versions: ProxyReport['versions']) => { title: s
   berth: () => ({
     title: 'Berth (proxy + tunnel + agent)',
     setup:
-      '`berth up` + `berth agent --sidecar` attached to the upstream (one session in workspace admin), every request ' +
+      '`berth up` + the session agent bundle (as the runners start it) with `--sidecar` attached to the upstream (one session in workspace admin), every request ' +
       'authenticated (Host <session>.localhost, Berth-Session-Token: an API token)',
   }),
   chp: (versions) => ({

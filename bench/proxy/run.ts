@@ -8,7 +8,7 @@
  *   - through the Node floor: a minimal Node reverse proxy in front of a Node byte relay (what a Node server
  *     and a Node agent can reach here, at best),
  *   - through configurable-http-proxy 5.3 (JupyterHub's proxy; route `/` added through its REST API, no auth),
- *   - through Berth: `berth up` (authenticating proxy + tunnel end) and `berth agent --sidecar` attached to
+ *   - through Berth: `berth up` (authenticating proxy + tunnel end) and the session agent (the runners' bundle, `--sidecar`) attached to
  *     the upstream, one session; requests carry the studio's Host and `Berth-Session-Token`.
  * Measures, after checking that every path passes both responses byte for byte, in this order:
  *   - req/s and p50/p99 with wrk (one thread) at 1, 10 and 100 connections for both responses;
