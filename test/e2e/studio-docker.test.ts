@@ -115,6 +115,15 @@ describe('a studio from a Dockerfile git repository on the docker runner, end to
     assert.equal(containers.stdout.trim(), '', 'the stopped session left no container');
   });
 
+  it('deleting the stopped studio removes its workspace volume from the engine', async () => {
+    const volume = `berth-ws-${studio.sessionId}`;
+    const volumes = () => dockerd.docker(['volume', 'ls', '--quiet', '--filter', `name=^${volume}$`], { configDir: scratch });
+    assert.equal((await volumes()).stdout.trim(), volume, 'the volume outlives the runs');
+    const deleted = await berth.api('DELETE', `/api/studios/${studio.sessionId}`);
+    assert.equal(deleted.status, 204);
+    assert.equal((await volumes()).stdout.trim(), '', 'the volume went with the studio');
+  });
+
   it('a failing Dockerfile ends buildFailed with its error report', async () => {
     const url = await repository('broken', brokenStudio);
     const answer = await berth.api<{ studio: StudioView }>('POST', '/api/studios?workspaceId=admin&autoStart=true', { name: 'broken', computeEnvId, remoteConfig: { repository: url } });

@@ -153,11 +153,12 @@ export class SessionController {
     await this.deps.logs.forget(studio.sessionId);
     const envIds = new Set([studio.run?.computeEnvId, studio.computeEnvId].filter((id): id is string => typeof id === 'string'));
     for (const envId of envIds) {
-      const compute = await this.deps.compute(envId);
-      if (!compute) continue;
-      await compute.runner.removeWorkspace(workspaceVolumeOf(studio.sessionId)).catch((error: unknown) => {
-        this.deps.log(`studio ${studio.sessionId}: its workspace volume on ${compute.name} was not removed: ${(error as Error).message}`);
-      });
+      try {
+        const compute = await this.deps.compute(envId);
+        await compute?.runner.removeWorkspace(workspaceVolumeOf(studio.sessionId));
+      } catch (error) {
+        this.deps.log(`studio ${studio.sessionId}: its workspace volume on compute environment ${envId} was not removed: ${(error as Error).message}`);
+      }
     }
   }
 
