@@ -1,8 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import SqliteDatabase from 'better-sqlite3';
+import type SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider, type SqliteDatabase as SqliteDialectDatabase } from 'kysely';
-import pg from 'pg';
 import type { Database } from './schema.ts';
 import * as m0001 from './migrations/0001-identity-and-registry.ts';
 import * as m0002 from './migrations/0002-registry-management.ts';
@@ -35,7 +34,8 @@ const staticProvider: MigrationProvider = { getMigrations: async () => migration
  * file at `sqlitePath`, and brings its schema up to date.
  */
 export async function openDatabase(options: { url?: string; sqlitePath: string }): Promise<OpenedDatabase> {
-  const opened = options.url ? openPostgres(options.url) : openSqlite(options.sqlitePath);
+  // Each driver loads only when used: a SQLite install never loads pg, and the other way round.
+  const opened = options.url ? await openPostgres(options.url) : await openSqlite(options.sqlitePath);
   try {
     await migrate(opened.db);
   } catch (error) {
@@ -45,8 +45,9 @@ export async function openDatabase(options: { url?: string; sqlitePath: string }
   return opened;
 }
 
-function openSqlite(path: string): OpenedDatabase {
+async function openSqlite(path: string): Promise<OpenedDatabase> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const { default: SqliteDatabase } = await import('better-sqlite3');
   const sqlite = new SqliteDatabase(path);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
@@ -80,8 +81,9 @@ function withStatementCache(sqlite: SqliteDatabase.Database): SqliteDialectDatab
   };
 }
 
-function openPostgres(url: string): OpenedDatabase {
+async function openPostgres(url: string): Promise<OpenedDatabase> {
   if (!/^postgres(ql)?:\/\//.test(url)) throw new Error(`database url must start with postgres:// (got ${redact(url)})`);
+  const { default: pg } = await import('pg');
   // bigint columns hold millisecond times and sizes; both fit a JS number exactly.
   const types = {
     getTypeParser: (oid: number, format?: 'text' | 'binary') =>

@@ -13,7 +13,6 @@ import { StudioAuth } from '../connect/proxy/studio-auth.ts';
 import { StudioRouting } from '../connect/proxy/studio-routing.ts';
 import { StudioTokens } from '../connect/proxy/studio-tokens.ts';
 import { MemoryRouteStore } from '../connect/routes/memory-route-store.ts';
-import { RedisRouteStore } from '../connect/routes/redis-route-store.ts';
 import type { RouteHolder, RouteStore } from '../connect/routes/route-store.ts';
 import { TunnelHub } from '../connect/tunnel/tunnel-hub.ts';
 import { tunnelPath } from '../connect/tunnel/tunnel-protocol.ts';
@@ -55,7 +54,7 @@ export async function composeConnect(deps: {
   log: (line: string) => void;
 }): Promise<ConnectPart> {
   const { config, identity, log } = deps;
-  const routes = openRouteStore(config);
+  const routes = await openRouteStore(config);
   const serverId = randomUUID();
   const self = (): RouteHolder => ({ serverId, url: config.advertiseUrl ?? `http://${deps.internalHost()}` });
   const sessions = new ConnectSessions(deps.database.db, identity);
@@ -97,9 +96,11 @@ export async function composeConnect(deps: {
   };
 }
 
-function openRouteStore(config: ConnectConfig): RouteStore {
-  if (config.routeStore === 'redis') return new RedisRouteStore({ url: config.redisUrl! });
-  return new MemoryRouteStore();
+/** The Redis client loads only when configured: a server with the in-memory store never pays for it. */
+async function openRouteStore(config: ConnectConfig): Promise<RouteStore> {
+  if (config.routeStore !== 'redis') return new MemoryRouteStore();
+  const { RedisRouteStore } = await import('../connect/routes/redis-route-store.ts');
+  return new RedisRouteStore({ url: config.redisUrl! });
 }
 
 function once(work: () => Promise<void>): () => Promise<void> {
