@@ -77,11 +77,13 @@ interface ProcessStat {
 }
 
 type Ending = { exitCode: number | null; signal: NodeJS.Signals | null };
+/** How a spawned agent ended: `known` once Node has reported it, `ended` to wait for that report. */
+type ChildEnding = { ended: Promise<Ending>; known?: Ending };
 
 export class LocalRunner implements Runner {
   readonly platform = 'local' as const;
   /** How the agents this process spawned ended, by handle identity: only a parent learns an exit code. */
-  private readonly endings = new Map<string, Promise<Ending>>();
+  private readonly endings = new Map<string, ChildEnding>();
   /** Stops in progress: a second SIGTERM would make the agent kill the tool at once, without its grace. */
   private readonly stopping = new Map<string, { done: Promise<void>; gracePeriodS: number }>();
 
@@ -183,7 +185,7 @@ export class LocalRunner implements Runner {
     const stat = readProcessStat(pid);
     if (stat === undefined) throw new RunnerError('START_FAILED', `the session agent (pid ${pid}) vanished as it started`);
     const handle: LocalHandle = { sessionId, pid, startTime: stat.startTime };
-    const ending = new Promise<Ending>((resolve) => child.once('exit', (exitCode, signal) => resolve({ exitCode, signal })));
+    const ending: ChildEnding = { ended: new Promise((resolve) => child.once('exit', (exitCode, signal) => resolve((ending.known = { exitCode, signal })))) };
     this.endings.set(identityOf(handle), ending);
     child.on('error', () => undefined); // a failed kill() of an ended agent changes nothing
     return handle;
@@ -195,8 +197,8 @@ export class LocalRunner implements Runner {
     const stat = readProcessStat(session.pid);
     if (stat && stat.startTime === session.startTime && isLive(stat)) return { state: 'running' };
     // Our own child, no longer live: Node reports its exit as soon as it reaps the zombie, so the code is moments away.
-    const pending = this.endings.get(identityOf(session));
-    const ending = pending && (await Promise.race([pending, sleep(exitReportWaitMs).then(() => undefined)]));
+    const child = this.endings.get(identityOf(session));
+    const ending = child && (child.known ?? (await Promise.race([child.ended, sleep(exitReportWaitMs, undefined, { ref: false })])));
     if (ending) return { state: 'exited', exitCode: exitCodeOf(ending), reason: describeEnding(ending) };
     // A zombie with the handle's start time is the session's agent, ended and not reaped (by a parent that is not this process).
     const zombie = stat !== undefined && stat.startTime === session.startTime;
