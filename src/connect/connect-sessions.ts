@@ -143,12 +143,15 @@ export class ConnectSessions {
   async revokeAgentToken(id: string): Promise<void> {
     this.recent.delete(id);
     const unusable = hashAgentToken(agentTokenPrefix + randomBytes(32).toString('base64url'));
-    await this.db.updateTable('connect_sessions').set({ agent_token_hash: unusable }).where('id', '=', id).execute();
     await this.db
       .updateTable('connect_sessions')
-      .set({ agent_status: 'stopped', status_at: Date.now() })
+      .set((eb) => ({
+        agent_token_hash: unusable,
+        agent_status: 'stopped',
+        // a run its agent reported stopped keeps the time it said so
+        status_at: eb.case().when('agent_status', '=', 'stopped').then(eb.ref('status_at')).else(Date.now()).end(),
+      }))
       .where('id', '=', id)
-      .where('agent_status', '!=', 'stopped')
       .execute();
   }
 
