@@ -28,6 +28,7 @@ export async function requireWorkspaceRole(identity: IdentityStore, ctx: ApiCont
   return role;
 }
 
+/** The organizations the caller may see: all for a system administrator, else those it has a workspace in. */
 async function organizationsVisibleTo(identity: IdentityStore, ctx: ApiContext): Promise<Set<string> | 'all'> {
   if (ctx.caller.user.isAdmin) return 'all';
   const memberships = await identity.workspacesOf(ctx.caller.user.id);
@@ -79,11 +80,8 @@ function participantView(user: User, role: Role) {
 export function orgRoutes(deps: { identity: IdentityStore; settings: StudioSettings; publicUrl: string | undefined }): ApiRoute[] {
   const { identity, settings } = deps;
 
-  /** The organizations the caller may see: all for a system administrator, else those it has a workspace in. */
-  const visibleOrganizationIds = (ctx: ApiContext) => organizationsVisibleTo(identity, ctx);
-  const organizationFor = (ctx: ApiContext, ref: string) => visibleOrganization(identity, ctx, ref);
   const workspaceInOrganization = async (ctx: ApiContext, orgRef: string, workspaceRef: string): Promise<Workspace> => {
-    const organization = await organizationFor(ctx, orgRef);
+    const organization = await visibleOrganization(identity, ctx, orgRef);
     const workspace = await identity.findWorkspaceByRef(workspaceRef);
     if (!workspace || workspace.organizationId !== organization.id) {
       throw new ApiError(404, 'NOT_FOUND', `no workspace "${workspaceRef.slice(0, 100)}" in organization ${organization.name}`);
@@ -127,7 +125,7 @@ export function orgRoutes(deps: { identity: IdentityStore; settings: StudioSetti
       method: 'GET',
       pattern: /^\/api\/orgs$/,
       handler: async (ctx) => {
-        const visible = await visibleOrganizationIds(ctx);
+        const visible = await organizationsVisibleTo(identity, ctx);
         const organizations = (await identity.listOrganizations()).filter((o) => visible === 'all' || visible.has(o.id));
         sendJson(ctx.res, 200, { organizations: organizations.map(organizationView) });
       },
@@ -144,13 +142,13 @@ export function orgRoutes(deps: { identity: IdentityStore; settings: StudioSetti
     {
       method: 'GET',
       pattern: /^\/api\/orgs\/([^/]+)$/,
-      handler: async (ctx) => sendJson(ctx.res, 200, { organization: organizationView(await organizationFor(ctx, ctx.params[0]!)) }),
+      handler: async (ctx) => sendJson(ctx.res, 200, { organization: organizationView(await visibleOrganization(identity, ctx, ctx.params[0]!)) }),
     },
     {
       method: 'GET',
       pattern: /^\/api\/orgs\/([^/]+)\/workspaces$/,
       handler: async (ctx) => {
-        const organization = await organizationFor(ctx, ctx.params[0]!);
+        const organization = await visibleOrganization(identity, ctx, ctx.params[0]!);
         const mine = new Map((await identity.workspacesOf(ctx.caller.user.id)).map((w) => [w.id, w.role]));
         const workspaces = (await identity.workspacesInOrganization(organization.id)).filter((w) => ctx.caller.user.isAdmin || mine.has(w.id));
         sendJson(ctx.res, 200, { workspaces: workspaces.map((w) => workspaceView(w, mine.get(w.id) ?? null)) });
